@@ -1,0 +1,1 @@
+"""The assistant: settings, LLM client, agent loop and conversation."""

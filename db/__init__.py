@@ -1,0 +1,1 @@
+"""Database layer: SQLAlchemy models, engine/session helper, migrations, CSV import and demo data."""

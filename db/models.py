@@ -1,0 +1,347 @@
+"""SQLAlchemy 2.x typed models for every entity of the design.
+
+Money is stored as integer minor units (``*_cents`` columns), never as float. Ratios that are not money
+(elasticities, multipliers, confidences) are floats. Tables prefixed ``sim_`` hold the market simulator's
+hidden ground truth: no assistant tool reads them; only evaluations and benchmarks do.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+SKU_LEN = 64
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Store the enum's value (lower-case text) so that SQL written by hand reads naturally.
+    return Enum(cls, name=name, values_callable=lambda e: [m.value for m in e], native_enum=False, length=16)
+
+
+class PlanStatus(enum.StrEnum):
+    DRAFT = "draft"
+    APPROVED = "approved"
+    LIVE = "live"
+    CLOSED = "closed"
+
+
+class SignalScope(enum.StrEnum):
+    SKU = "sku"
+    CATEGORY = "category"
+    BRAND = "brand"
+
+
+class SignalDirection(enum.StrEnum):
+    UP = "up"
+    DOWN = "down"
+    NEUTRAL = "neutral"
+
+
+class Product(Base):
+    __tablename__ = "product"
+
+    sku: Mapped[str] = mapped_column(String(SKU_LEN), primary_key=True)
+    title: Mapped[str] = mapped_column(String(300))
+    category: Mapped[str] = mapped_column(String(100), index=True)
+    brand: Mapped[str] = mapped_column(String(100), index=True)
+    cost_cents: Mapped[int] = mapped_column(BigInteger)
+    list_price_cents: Mapped[int] = mapped_column(BigInteger)
+    is_product: Mapped[bool] = mapped_column(default=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Inventory(Base):
+    __tablename__ = "inventory"
+    __table_args__ = (UniqueConstraint("sku", "as_of"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"), index=True)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    as_of: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class PriceHistory(Base):
+    """Our own shelf price of a SKU, valid from ``valid_from`` until the next row of the same SKU."""
+
+    __tablename__ = "price_history"
+    __table_args__ = (UniqueConstraint("sku", "valid_from"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    valid_from: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Customer(Base):
+    __tablename__ = "customer"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment: Mapped[str | None] = mapped_column(String(50), index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class Order(Base):
+    __tablename__ = "orders"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[str | None] = mapped_column(ForeignKey("customer.id"), index=True)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    country: Mapped[str | None] = mapped_column(String(60))
+    is_cancellation: Mapped[bool] = mapped_column(default=False)
+    flash_sale_plan_id: Mapped[int | None] = mapped_column(ForeignKey("flash_sale_plan.id"))
+
+    lines: Mapped[list[OrderLine]] = relationship(back_populates="order", cascade="all, delete-orphan")
+
+
+class OrderLine(Base):
+    """One line of an order. ``ts`` and ``customer_id`` repeat the order's so that the hot queries (a SKU's
+    sales by day, a day's sales by SKU) need no join."""
+
+    __tablename__ = "order_line"
+    __table_args__ = (
+        Index("ix_order_line_sku_ts", "sku", "ts"),
+        Index("ix_order_line_ts_sku", "ts", "sku"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime)
+
+    order: Mapped[Order] = relationship(back_populates="lines")
+
+
+class CompetitorPrice(Base):
+    __tablename__ = "competitor_price"
+    __table_args__ = (
+        UniqueConstraint("sku", "competitor", "seen_at"),
+        Index("ix_competitor_price_sku_seen_at", "sku", "seen_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"))
+    competitor: Mapped[str] = mapped_column(String(100))
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class Review(Base):
+    __tablename__ = "review"
+    __table_args__ = (Index("ix_review_sku_ts", "sku", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    rating: Mapped[int] = mapped_column(Integer)
+    text: Mapped[str] = mapped_column(Text)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class MarketNews(Base):
+    __tablename__ = "market_news"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    body: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
+    source: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str | None] = mapped_column(String(1000))
+
+
+class MarketSignal(Base):
+    """A typed, bounded demand multiplier extracted from news, reviews or competitor prices."""
+
+    __tablename__ = "market_signal"
+    __table_args__ = (Index("ix_market_signal_scope", "scope", "scope_value"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[SignalScope] = mapped_column(_enum(SignalScope, "signal_scope"))
+    scope_value: Mapped[str] = mapped_column(String(100))
+    direction: Mapped[SignalDirection] = mapped_column(_enum(SignalDirection, "signal_direction"))
+    multiplier: Mapped[float] = mapped_column(Float)
+    confidence: Mapped[float] = mapped_column(Float)
+    valid_from: Mapped[dt.date] = mapped_column(Date)
+    valid_to: Mapped[dt.date] = mapped_column(Date)
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    source_ids: Mapped[list[Any]] = mapped_column(default=list)
+    extracted_by: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str | None] = mapped_column(String(50))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class DemandModelRun(Base):
+    """A fitted demand model: when it was fitted, on which data window, and its parameters."""
+
+    __tablename__ = "demand_model"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fitted_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    window_start: Mapped[dt.date] = mapped_column(Date)
+    window_end: Mapped[dt.date] = mapped_column(Date)
+    version: Mapped[str] = mapped_column(String(50))
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class FlashSalePlan(Base):
+    __tablename__ = "flash_sale_plan"
+    __table_args__ = (Index("ix_flash_sale_plan_sale_date_status", "sale_date", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sale_date: Mapped[dt.date] = mapped_column(Date)
+    status: Mapped[PlanStatus] = mapped_column(_enum(PlanStatus, "plan_status"), default=PlanStatus.DRAFT)
+    objective: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    constraints: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    solver_stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    demand_model_id: Mapped[int | None] = mapped_column(ForeignKey("demand_model.id"))
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+    approved_by: Mapped[str | None] = mapped_column(String(100))
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    notes: Mapped[str | None] = mapped_column(Text)
+
+    items: Mapped[list[PlanItem]] = relationship(back_populates="plan", cascade="all, delete-orphan")
+
+
+class PlanItem(Base):
+    __tablename__ = "plan_item"
+    __table_args__ = (UniqueConstraint("plan_id", "sku"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("flash_sale_plan.id", ondelete="CASCADE"))
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"), index=True)
+    discount_pct: Mapped[Decimal] = mapped_column(Numeric(5, 2))
+    sale_price_cents: Mapped[int] = mapped_column(BigInteger)
+    allocated_units: Mapped[int] = mapped_column(Integer)
+    forecast_units: Mapped[float] = mapped_column(Float)
+    expected_revenue_cents: Mapped[int] = mapped_column(BigInteger)
+    expected_profit_cents: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+    plan: Mapped[FlashSalePlan] = relationship(back_populates="items")
+
+
+class KpiResult(Base):
+    __tablename__ = "kpi_result"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(50))
+    scope: Mapped[str] = mapped_column(String(200))
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_end: Mapped[dt.date] = mapped_column(Date)
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("flash_sale_plan.id"))
+    values: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    computed_at: Mapped[dt.datetime] = mapped_column(DateTime, server_default=func.now())
+
+
+class AuditLog(Base):
+    """Every tool call, LLM exchange and approval: who, when, inputs, outputs, latency."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_session_ts", "session_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ts: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(30))
+    kind: Mapped[str] = mapped_column(String(30))
+    name: Mapped[str] = mapped_column(String(200))
+    session_id: Mapped[str | None] = mapped_column(String(100))
+    inputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    latency_ms: Mapped[float | None] = mapped_column(Float)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class ImportBatch(Base):
+    """One CSV import: what was loaded, from where, how many rows were accepted and rejected."""
+
+    __tablename__ = "import_batch"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    source: Mapped[str] = mapped_column(String(1000))
+    rows_loaded: Mapped[int] = mapped_column(BigInteger)
+    rows_rejected: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+# ---- simulator ground truth (hidden from the assistant) ----
+
+
+class SimRun(Base):
+    """The simulator configuration that generated this shop and its global true parameters."""
+
+    __tablename__ = "sim_run"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    truth: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class SimSkuTruth(Base):
+    """Per-SKU true parameters of the simulator, for scoring estimates."""
+
+    __tablename__ = "sim_sku_truth"
+
+    sku: Mapped[str] = mapped_column(String(SKU_LEN), primary_key=True)
+    base_rate: Mapped[float] = mapped_column(Float)
+    elasticity: Mapped[float] = mapped_column(Float)
+    trend_per_year: Mapped[float] = mapped_column(Float)
+    quality: Mapped[float] = mapped_column(Float)
+    flash_lift: Mapped[float] = mapped_column(Float)
+    ref_price_cents: Mapped[int] = mapped_column(BigInteger)
+
+
+class SimNewsTruth(Base):
+    """The known effect of each simulated news item (none for neutral and adversarial items)."""
+
+    __tablename__ = "sim_news_truth"
+
+    news_id: Mapped[int] = mapped_column(ForeignKey("market_news.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    scope: Mapped[str | None] = mapped_column(String(20))
+    scope_value: Mapped[str | None] = mapped_column(String(100))
+    multiplier: Mapped[float] = mapped_column(Float, default=1.0)
+    start_date: Mapped[dt.date | None] = mapped_column(Date)
+    end_date: Mapped[dt.date | None] = mapped_column(Date)

@@ -1,0 +1,1 @@
+"""Evaluations and benchmarks: scripts that print figures, not unit tests."""

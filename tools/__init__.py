@@ -1,0 +1,1 @@
+"""Typed domain modules (demand, optimiser, KPIs, signals, simulator) and the LLM tools over them."""
