@@ -22,8 +22,8 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 app = typer.Typer(
-    help="Flash-sale merchandising assistant: build a shop, fit demand, optimise tomorrow's sale, report KPIs "
-    "and chat with the assistant. Configuration comes from the environment (DATABASE_URL, FLASHSALE_*).",
+    help="Flash-sale merchandising assistant: build a shop, fit demand, optimise tomorrow's sale, report "
+    "KPIs and chat with the assistant. Configuration comes from the environment (DATABASE_URL, FLASHSALE_*).",
     no_args_is_help=True,
     add_completion=False,
 )
