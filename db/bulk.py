@@ -46,7 +46,7 @@ def _executemany(
     iterator = iter(rows)
     while batch := list(islice(iterator, batch_size)):
         if active:
-            converted = []
+            converted: list[Sequence[Any]] = []
             for row in batch:
                 values = list(row)
                 for i, proc in active:
@@ -54,7 +54,7 @@ def _executemany(
                         values[i] = proc(values[i])
                 converted.append(tuple(values))
             batch = converted
-        conn.exec_driver_sql(sql, batch)  # type: ignore[arg-type]
+        conn.exec_driver_sql(sql, batch)
         total += len(batch)
     return total
 
