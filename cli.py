@@ -7,8 +7,11 @@ function and renders the result. Library errors (``FlashSaleError``) become one-
 from __future__ import annotations
 
 import functools
+import os
+import sys
 from collections.abc import Callable
-from typing import Any, ParamSpec, TypeVar
+from pathlib import Path
+from typing import Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -83,6 +86,1072 @@ def db_current() -> None:
 
     engine = engine_from_settings()
     console.print(f"current: {current_revision(engine) or '(empty database)'}  head: {head_revision()}")
+
+
+# ---- demo shop ------------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def demo(
+    *,
+    scale: float = typer.Option(
+        1.0, min=0.001, help="Shop size: multiplies SKUs (2,000) and customers (20,000); 50 gives 100k SKUs."
+    ),
+    seed: int = typer.Option(42, min=0, help="Seed of the market simulator (same seed, same shop)."),
+    end_date: str | None = typer.Option(
+        None, "--end-date", help="Last day of order history (YYYY-MM-DD); default: yesterday."
+    ),
+    replace: bool = typer.Option(False, "--replace", help="Empty a database that already holds a shop."),
+) -> None:
+    """Create the database and fill it with a simulated shop (a year of orders, prices, news, reviews)."""
+    import datetime as dt
+    from pathlib import Path
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from db.demo import DemoProgress, build_demo
+    from db.simulator import SimConfig
+
+    overrides: dict[str, Any] = {"seed": seed}
+    if end_date is not None:
+        try:
+            overrides["end_date"] = dt.date.fromisoformat(end_date)
+        except ValueError as exc:
+            raise typer.BadParameter(
+                f"{end_date!r} is not a date (YYYY-MM-DD)", param_hint="--end-date"
+            ) from exc
+    config = SimConfig.scaled(scale, **overrides)
+    engine = engine_from_settings()
+    with Progress(
+        TextColumn("{task.description:<36}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("Building the shop", total=1.0)
+
+        def on_progress(event: DemoProgress) -> None:
+            bar.update(task, completed=event.fraction, description=f"{event.table}: {event.rows:,} rows")
+
+        summary = build_demo(engine, config, replace=replace, progress=on_progress)
+    table = Table(title="Demo shop")
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    for name, count in summary.counts.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total[/]", f"[bold]{summary.total_rows:,}[/]")
+    console.print(table)
+    size = ""
+    if engine.dialect.name == "sqlite" and engine.url.database:
+        size = f", database file {Path(engine.url.database).stat().st_size / 1e6:,.1f} MB"
+    console.print(
+        f"{config.n_skus:,} SKUs, {config.n_customers:,} customers, {config.n_days} days to "
+        f"{config.end_date} (seed {config.seed}); built in {summary.seconds:.1f} s{size}"
+    )
+    console.print(f"Database: {engine.url.render_as_string()}", highlight=False)
+
+
+# ---- KPIs and reports ---------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def kpi(
+    *,
+    start: str | None = typer.Option(None, help="First day (YYYY-MM-DD); default: the plan's sale date."),
+    end: str | None = typer.Option(None, help="Last day, inclusive (YYYY-MM-DD); default: the start."),
+    by: str | None = typer.Option(None, help="Group rows by sku, category or brand (default: totals only)."),
+    plan: int | None = typer.Option(None, "--plan", help="Only this plan's SKUs (period: its sale date)."),
+    counterfactual: bool = typer.Option(
+        True, help="Compute incremental units against the stored demand model's no-sale counterfactual."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON instead of a table."),
+) -> None:
+    """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover."""
+    from db.engine import make_session_factory, session_scope
+    from tools.kpi import kpi_report, parse_date, parse_group_by
+    from tools.reports import kpi_table, stock_out_table
+
+    start_day, end_day = parse_date(start, "--start"), parse_date(end, "--end")
+    grouping = parse_group_by(by)
+    with session_scope(make_session_factory(engine_from_settings())) as session:
+        result = kpi_report(
+            session, start_day, end_day or start_day, by=grouping, plan_id=plan, counterfactual=counterfactual
+        )
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    console.print(kpi_table(result))
+    stock_outs = stock_out_table(result)
+    if stock_outs is not None:
+        console.print(stock_outs)
+
+
+@app.command()
+@user_errors
+def report(
+    *,
+    out: str = typer.Option(..., "--out", help="Folder for report.md, report.html and the PNG charts."),
+    start: str | None = typer.Option(None, help="First day (YYYY-MM-DD); default: the plan's sale date."),
+    end: str | None = typer.Option(None, help="Last day, inclusive (YYYY-MM-DD); default: the start."),
+    by: str = typer.Option("category", help="Group rows by sku, category or brand."),
+    plan: int | None = typer.Option(None, "--plan", help="Report on this plan (plus plan against actual)."),
+    formats: str = typer.Option("md,html", "--format", help="Comma-separated report formats: md, html."),
+) -> None:
+    """Write a KPI report (Markdown and/or HTML with charts) for a period or a plan."""
+    from pathlib import Path
+
+    from db.engine import make_session_factory, session_scope
+    from tools.campaigns import PlanNotClosed, plan_vs_actual
+    from tools.kpi import kpi_report, parse_date, parse_group_by
+    from tools.reports import write_report
+
+    start_day, end_day = parse_date(start, "--start"), parse_date(end, "--end")
+    grouping = parse_group_by(by)
+    wanted = [f.strip() for f in formats.split(",") if f.strip()]
+    with session_scope(make_session_factory(engine_from_settings())) as session:
+        result = kpi_report(session, start_day, end_day or start_day, by=grouping, plan_id=plan)
+        pva = None
+        if plan is not None:
+            try:
+                pva = plan_vs_actual(session, plan)
+            except PlanNotClosed as exc:
+                result.notes.append(f"No plan against actual: {exc}")
+    for path in write_report(result, Path(out), formats=wanted, plan_vs_actual=pva):
+        console.print(f"wrote {path}")
+
+
+@app.command()
+@user_errors
+def compare(
+    *,
+    plan_a: list[int] = typer.Option(..., "--plan-a", help="Plan id of side A (repeat for several days)."),
+    plan_b: list[int] = typer.Option(..., "--plan-b", help="Plan id of side B (repeat for several days)."),
+    metric: str = typer.Option("gross_profit", help="Metric to compare: gross_profit, gmv or units."),
+    unit: str = typer.Option(
+        "auto", help="Observation unit: day, customer (A/B customer halves on one date) or auto."
+    ),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+    n_boot: int = typer.Option(4000, "--boot", help="Number of bootstrap resamples."),
+) -> None:
+    """Compare two campaigns (or the two arms of an A/B split): difference, confidence interval, verdict."""
+    from db.engine import make_session_factory, session_scope
+    from tools.campaigns import compare_campaigns, parse_metric, parse_unit
+    from tools.reports import comparison_table
+
+    chosen_metric, chosen_unit = parse_metric(metric), parse_unit(unit)
+    with session_scope(make_session_factory(engine_from_settings())) as session:
+        result = compare_campaigns(
+            session, plan_a, plan_b, metric=chosen_metric, unit=chosen_unit, n_boot=n_boot, seed=seed
+        )
+    console.print(comparison_table(result))
+
+
+# ---- assistant ------------------------------------------------------------------------------------------
+
+
+def _open_agent(channel: str, session_id: str | None = None) -> Any:
+    """The assistant on the configured model server; one line and exit code 2 when none answers."""
+    from assistant.chat import open_assistant
+    from assistant.llm import ModelUnavailable
+    from db.engine import make_session_factory
+
+    cfg = settings()
+    try:
+        return open_assistant(
+            cfg,
+            make_session_factory(engine_from_settings(cfg)),
+            channel=channel,
+            actor=os.environ.get("USER") or "merchandiser",
+            session_id=session_id,
+        )
+    except ModelUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        raise typer.Exit(2) from exc
+
+
+def _model_errors(turn: Callable[[], R], agent: Any) -> R:
+    """Run one turn; a model server that stops answering or fails becomes one line (exit 2 / 1)."""
+    import openai
+
+    from assistant.llm import unavailable_message
+
+    try:
+        return turn()
+    except openai.APIConnectionError as exc:
+        base_url = agent.deps.settings.llm_base_url if agent is not None else settings().llm_base_url
+        print(unavailable_message(base_url), file=sys.stderr)
+        raise typer.Exit(2) from exc
+    except openai.APIError as exc:
+        print(f"The model server failed: {exc}", file=sys.stderr)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+@user_errors
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer and its tool calls as JSON."),
+    stream: bool = typer.Option(True, help="Stream the answer's tokens as they arrive."),
+) -> None:
+    """Ask the assistant one question and print its answer (needs a model server; see serve-llm)."""
+    import json
+
+    from assistant.chat import TurnPrinter
+
+    agent = _open_agent("cli")
+    printer = TurnPrinter(console, err_console, stream=stream and not as_json)
+    answer = _model_errors(
+        lambda: agent.ask(
+            question,
+            on_token=printer.token if printer.stream else None,
+            on_status=None if as_json else printer.status,
+        ),
+        agent,
+    )
+    if as_json:
+        payload = {
+            "answer": answer.text,
+            "grounded": answer.grounded,
+            "ungrounded_numbers": answer.ungrounded_numbers,
+            "tool_calls": [{"name": c.name, "args": c.args, "error": c.error} for c in answer.tool_calls],
+            "session_id": answer.session_id,
+            "model_ms": round(answer.model_ms, 1),
+            "overhead_ms": round(answer.overhead_ms, 1),
+        }
+        print(json.dumps(payload, default=str))
+        return
+    printer.finish(answer)
+
+
+@app.command()
+@user_errors
+def chat(
+    session_id: str | None = typer.Option(None, help="Conversation id (audit log); default: a new one."),
+) -> None:
+    """Chat with the assistant in the terminal: streamed answers, history, /plan /kpi /reset /help /quit."""
+    from rich.prompt import Prompt
+
+    from assistant.chat import TurnPrinter, handle_slash
+
+    agent = _open_agent("cli", session_id)
+    console.print(
+        f"[bold]Flash-sale assistant[/] · model {agent.model_name} · today {agent.deps.today()} · "
+        "type /help for commands"
+    )
+    asked: list[str] = []
+    while True:
+        try:
+            line = Prompt.ask("[bold cyan]you[/]").strip()
+        except (EOFError, KeyboardInterrupt):
+            console.print()
+            return
+        if not line:
+            continue
+        question: str | None = line
+        if line.startswith("/"):
+            result = handle_slash(agent, line, asked)
+            if result.quit:
+                return
+            if result.message:
+                console.print(result.message, markup=False, highlight=False)
+            question = result.question
+        if question is None:
+            continue
+        asked.append(question)
+        console.print("[bold green]assistant[/]")
+        printer = TurnPrinter(console, console)
+        try:
+            turn = functools.partial(agent.ask, question, on_token=printer.token, on_status=printer.status)
+            answer = _model_errors(turn, agent)
+        except KeyboardInterrupt:
+            console.print("\n[dim](interrupted)[/]")
+            continue
+        printer.finish(answer)
+
+
+@app.command("extract-signals")
+@user_errors
+def extract_signals_command(
+    days: int = typer.Option(7, min=1, max=90, help="Interpret news and reviews of the last N days."),
+    reviews: bool = typer.Option(True, help="Include telling reviews (rating <= 2 or 5)."),
+    limit: int = typer.Option(30, min=1, max=200, help="Most news items (and reviews) per run."),
+) -> None:
+    """Turn recent news and reviews into typed, bounded market signals with the LLM, with provenance."""
+    import datetime as dt
+
+    from assistant.chat import shop_clock
+    from assistant.interpret import extract_signals, load_sources
+    from assistant.llm import ModelUnavailable, require_llm
+    from db.engine import make_session_factory
+
+    cfg = settings()
+    try:
+        model = require_llm(cfg)
+    except ModelUnavailable as exc:
+        print(str(exc), file=sys.stderr)
+        raise typer.Exit(2) from exc
+    factory = make_session_factory(engine_from_settings(cfg))
+    today = shop_clock(cfg, factory)().date()
+    with factory.begin() as session:
+        items = load_sources(session, today - dt.timedelta(days=days), today, reviews=reviews, limit=limit)
+        report = _model_errors(lambda: extract_signals(session, model, items), None)
+    console.print(f"Interpreted {len(items)} items with {report.model} ({report.prompt_version}).")
+    for s in report.stored:
+        console.print(
+            f"  stored #{s.id}: {s.scope.value} {s.scope_value} {s.direction.value} x{s.multiplier:.2f} "
+            f"(confidence {s.confidence:.2f}, {s.valid_from}..{s.valid_to}, "
+            f"from {', '.join(map(str, s.source_ids))})",
+            highlight=False,
+            markup=False,
+        )
+    for r in report.rejected:
+        console.print(f"  rejected: {r.reason}", highlight=False, markup=False)
+    if report.suspicious_sources:
+        console.print(f"  instruction-like text (treated as data): {', '.join(report.suspicious_sources)}")
+
+
+@app.command("serve-llm")
+@user_errors
+def serve_llm(  # noqa: PLR0917
+    model: str | None = typer.Option(None, help="Hugging Face model to serve; default FLASHSALE_LLM_MODEL."),
+    parser: str | None = typer.Option(None, help="vLLM --tool-call-parser; default: from the model family."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, help="Port to listen on (FLASHSALE_LLM_BASE_URL must match)."),
+    max_model_len: int | None = typer.Option(None, help="Context length to allocate (lower on small GPUs)."),
+    dry_run: bool = typer.Option(False, help="Print the vllm command instead of running it."),
+) -> None:
+    """Start a vLLM server with automatic tool choice and the tool-call parser that fits the model."""
+    import shlex
+
+    from assistant.serve import VllmNotInstalled, vllm_available, vllm_command
+
+    cmd = vllm_command(
+        model or settings().llm_model, parser=parser, host=host, port=port, max_model_len=max_model_len
+    )
+    if dry_run:
+        print(shlex.join(cmd))
+        return
+    if not vllm_available():
+        print(str(VllmNotInstalled()), file=sys.stderr)
+        raise typer.Exit(1)
+    console.print(f"[dim]$ {shlex.join(cmd)}[/]", highlight=False)
+    os.execvp(cmd[0], cmd)
+
+
+# ---- import ---------------------------------------------------------------------------------------------
+
+import_app = typer.Typer(
+    help="Load your shop's own data from CSV files. Each file is one transaction: on a bad row nothing is "
+    "written and the error names the file, line, column and value (or use --skip-bad-rows). Import the "
+    "catalog first, then inventory, orders, reviews, news and competitor prices.",
+    no_args_is_help=True,
+)
+app.add_typer(import_app, name="import")
+
+ImportPolicy = Literal["keep", "skip", "error"]
+
+
+def _file_argument() -> Any:
+    return typer.Argument(..., help="The CSV file to import (first line: the column names).")
+
+
+def _encoding_option() -> Any:
+    return typer.Option(
+        "utf-8", help="Text encoding of the file, e.g. latin-1 or cp1252 for files saved by Excel on Windows."
+    )
+
+
+def _delimiter_option() -> Any:
+    return typer.Option(",", help="Field delimiter, e.g. ';' for files saved with a European locale.")
+
+
+def _map_option() -> Any:
+    return typer.Option(
+        None, "--map", help="Column of a field as field=Column, e.g. --map sku=StockCode (repeatable)."
+    )
+
+
+def _mapping_file_option() -> Any:
+    return typer.Option(
+        None, help='TOML file with one table per kind of field = "Column" lines, e.g. [orders] sku = "Code".'
+    )
+
+
+def _date_format_option() -> Any:
+    return typer.Option(
+        None,
+        "--date-format",
+        help="strptime format of the dates, e.g. '%d/%m/%Y %H:%M'; repeat to try several in order; "
+        "'iso' means ISO 8601 (the default).",
+    )
+
+
+def _skip_bad_rows_option() -> Any:
+    return typer.Option(
+        False, help="Write bad rows to the rejects file (with an error column) and load the rest."
+    )
+
+
+def _rejects_option() -> Any:
+    return typer.Option(
+        None, help="Rejects file of --skip-bad-rows; default <name>.rejects.csv next to FILE."
+    )
+
+
+def _batch_size_option() -> Any:
+    return typer.Option(10_000, min=1, help="Rows validated and written per batch.")
+
+
+def _run_import(
+    kind: str,
+    file: Path,
+    *,
+    encoding: str,
+    delimiter: str,
+    map_items: list[str] | None,
+    mapping_file: Path | None,
+    date_formats: list[str] | None,
+    skip_bad_rows: bool,
+    rejects: Path | None,
+    batch_size: int,
+    **kind_options: Any,
+) -> None:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
+    from db.importers import ImportOptions, import_csv, load_mapping_file, parse_map_options
+
+    mapping: dict[str, str] = {}
+    if mapping_file is not None:
+        mapping.update(load_mapping_file(mapping_file, kind))  # type: ignore[arg-type]
+    mapping.update(parse_map_options(map_items or []))
+    options = ImportOptions(
+        encoding=encoding,
+        delimiter=delimiter,
+        mapping=mapping,
+        date_formats=tuple(date_formats or ()),
+        skip_bad_rows=skip_bad_rows,
+        rejects_path=rejects,
+        batch_size=batch_size,
+        **kind_options,
+    )
+    engine = engine_from_settings()
+    total = file.stat().st_size if file.is_file() else None
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TextColumn("{task.fields[rows]:,} rows"),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{kind} {file.name}", total=total, rows=0)
+        summary = import_csv(
+            engine,
+            kind,  # type: ignore[arg-type]
+            file,
+            options,
+            progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
+        )
+    console.print(
+        f"Imported [bold]{summary.rows_loaded:,}[/] {_IMPORT_ROWS[kind]} from {file.name} in "
+        f"{summary.seconds:.1f} s ({summary.rows_per_s:,.0f} rows/s read); "
+        f"import batch #{summary.import_batch_id}.",
+        highlight=False,
+    )
+    if summary.created:
+        console.print("  created: " + ", ".join(f"{n:,} {what}" for what, n in summary.created.items()))
+    for reason, count in summary.skipped.items():
+        console.print(f"  skipped: {count:,} rows with {reason}", highlight=False)
+    if summary.rows_rejected:
+        console.print(
+            f"  [yellow]rejected: {summary.rows_rejected:,} rows[/], written to {summary.rejects_path}",
+            highlight=False,
+        )
+
+
+_IMPORT_ROWS = {
+    "catalog": "products",
+    "inventory": "inventory rows",
+    "orders": "order lines",
+    "reviews": "reviews",
+    "news": "news items",
+    "competitor-prices": "competitor prices",
+}
+_IMPORT_HELP = {
+    "catalog": "Import products. Columns: sku, title, category, cost, list_price (required); brand, "
+    "is_product, attributes (a JSON object). Money in major units (12.50). A SKU may appear once.",
+    "reviews": "Import product reviews. Columns: sku, rating (1-5), ts (required); text, customer_id.",
+    "news": "Import market news. Columns: title, published_at (required); body, source (default: the file "
+    "name), url.",
+    "competitor-prices": "Import competitors' prices. Columns: sku, competitor, price, seen_at (required); "
+    "(sku, competitor, seen_at) may appear once.",
+}
+
+
+def _register_simple_import(kind: str) -> None:
+    def command(
+        file: Path = _file_argument(),
+        *,
+        encoding: str = _encoding_option(),
+        delimiter: str = _delimiter_option(),
+        map_items: list[str] | None = _map_option(),
+        mapping_file: Path | None = _mapping_file_option(),
+        date_formats: list[str] | None = _date_format_option(),
+        skip_bad_rows: bool = _skip_bad_rows_option(),
+        rejects: Path | None = _rejects_option(),
+        batch_size: int = _batch_size_option(),
+    ) -> None:
+        _run_import(
+            kind,
+            file,
+            encoding=encoding,
+            delimiter=delimiter,
+            map_items=map_items,
+            mapping_file=mapping_file,
+            date_formats=date_formats,
+            skip_bad_rows=skip_bad_rows,
+            rejects=rejects,
+            batch_size=batch_size,
+        )
+
+    command.__name__ = f"import_{kind.replace('-', '_')}"
+    import_app.command(kind, help=_IMPORT_HELP[kind])(user_errors(command))
+
+
+for _kind in _IMPORT_HELP:
+    _register_simple_import(_kind)
+
+
+@import_app.command("inventory")
+@user_errors
+def import_inventory(
+    file: Path = _file_argument(),
+    *,
+    as_of: str | None = typer.Option(
+        None, help="Snapshot time of rows without an as_of cell (ISO 8601); default: now (UTC)."
+    ),
+    encoding: str = _encoding_option(),
+    delimiter: str = _delimiter_option(),
+    map_items: list[str] | None = _map_option(),
+    mapping_file: Path | None = _mapping_file_option(),
+    date_formats: list[str] | None = _date_format_option(),
+    skip_bad_rows: bool = _skip_bad_rows_option(),
+    rejects: Path | None = _rejects_option(),
+    batch_size: int = _batch_size_option(),
+) -> None:
+    """Import stock levels. Columns: sku, on_hand (required); reserved, as_of. A (sku, as_of) pair may
+    appear once."""
+    from db.errors import CsvImportError
+    from db.import_rows import ISO, parse_datetime_text
+
+    snapshot = None
+    if as_of is not None:
+        try:
+            snapshot = parse_datetime_text(as_of, (ISO,))
+        except ValueError:
+            raise CsvImportError("--as-of", f'"{as_of}" is not an ISO 8601 date/time') from None
+    _run_import(
+        "inventory",
+        file,
+        encoding=encoding,
+        delimiter=delimiter,
+        map_items=map_items,
+        mapping_file=mapping_file,
+        date_formats=date_formats,
+        skip_bad_rows=skip_bad_rows,
+        rejects=rejects,
+        batch_size=batch_size,
+        as_of=snapshot,
+    )
+
+
+@import_app.command("orders")
+@user_errors
+def import_orders(
+    file: Path = _file_argument(),
+    *,
+    preset: Literal["uci", "uci2"] | None = typer.Option(
+        None,
+        help="Known file shape: 'uci' (UCI Online Retail: InvoiceNo, StockCode, ..., CustomerID) or 'uci2' "
+        "(Online Retail II: Invoice, Price, 'Customer ID'); sets columns, date formats and the policies "
+        "below.",
+    ),
+    create_products: bool = typer.Option(
+        False,
+        help="Create products missing from the catalog from the order lines: title from the description, "
+        "list price from the most common unit price, cost from --default-margin (marked as estimated).",
+    ),
+    default_margin: float = typer.Option(
+        0.4, min=0.0, max=0.99, help="Gross margin used to estimate the cost of created products."
+    ),
+    cancellation_prefix: str | None = typer.Option(
+        None,
+        help="Order ids starting with this are cancellations (negative quantities); 'C' with the presets.",
+    ),
+    zero_price: ImportPolicy | None = typer.Option(
+        None, help="Lines with a zero unit price: keep (default), skip (the presets), or error."
+    ),
+    negative_qty: ImportPolicy | None = typer.Option(
+        None,
+        help="Lines with a negative quantity outside cancellations (stock adjustments): error (default), "
+        "skip (the presets) or keep.",
+    ),
+    non_product_codes: str | None = typer.Option(
+        None,
+        help="Comma-separated SKUs that are not merchandise (postage, fees); created products get "
+        "is_product=false. The UCI presets know POST, D, M, DOT, BANK CHARGES, AMAZONFEE, CRUK, gift_*, ...",
+    ),
+    skip_non_products: bool = typer.Option(
+        False, help="Drop lines of non-product codes instead of loading them."
+    ),
+    encoding: str = _encoding_option(),
+    delimiter: str = _delimiter_option(),
+    map_items: list[str] | None = _map_option(),
+    mapping_file: Path | None = _mapping_file_option(),
+    date_formats: list[str] | None = _date_format_option(),
+    skip_bad_rows: bool = _skip_bad_rows_option(),
+    rejects: Path | None = _rejects_option(),
+    batch_size: int = _batch_size_option(),
+) -> None:
+    """Import order lines (one row per line: order_id, sku, qty, unit_price, ts; customer_id, description,
+    country optional) into orders, order lines and customers. An order id already imported is an error."""
+    _run_import(
+        "orders",
+        file,
+        encoding=encoding,
+        delimiter=delimiter,
+        map_items=map_items,
+        mapping_file=mapping_file,
+        date_formats=date_formats,
+        skip_bad_rows=skip_bad_rows,
+        rejects=rejects,
+        batch_size=batch_size,
+        preset=preset,
+        create_products=create_products,
+        default_margin=default_margin,
+        cancellation_prefix=cancellation_prefix,
+        zero_price=zero_price,
+        negative_qty=negative_qty,
+        non_product_codes=tuple((non_product_codes or "").split(",")),
+        skip_non_products=skip_non_products,
+    )
+
+
+# ---- demand model ---------------------------------------------------------------------------------------
+
+
+def _parse_date_option(value: str | None, hint: str) -> Any:
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=hint) from exc
+
+
+@app.command()
+@user_errors
+def fit(
+    *,
+    window_end: str | None = typer.Option(
+        None, "--window-end", help="Last day of the fitting window (YYYY-MM-DD); default: newest order."
+    ),
+    window_days: int = typer.Option(365, min=28, help="Days of history to fit on, ending at --window-end."),
+) -> None:
+    """Fit the demand model on the order history and store it (the plans record which model they used)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from db.engine import make_session_factory
+    from tools.demand import fit_demand_model, save_demand_model
+
+    end = _parse_date_option(window_end, "--window-end")
+    factory = make_session_factory(engine_from_settings())
+    with (
+        Progress(
+            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), console=err_console, transient=True,
+        ) as bar,
+        factory.begin() as session,
+    ):  # fmt: skip
+        task = bar.add_task("loading sales", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
+        model_id = save_demand_model(session, model)
+    table = Table(title=f"Demand model {model_id} ({model.window_start} to {model.window_end})")
+    for col in ("category", "SKUs", "elasticity", "τ²", "flash lift", "NB size r"):
+        table.add_column(col, justify="left" if col == "category" else "right")
+    for name, p in sorted(model.category_params.items()):
+        disp = p.get("dispersion")
+        table.add_row(
+            name,
+            f"{model.categories.count(name):,}",
+            f"{p['elasticity']:.2f}",
+            f"{p['elasticity_tau2']:.3f}",
+            f"{p.get('lift', float('nan')):.2f}",
+            "Poisson" if disp is None else f"{disp:.1f}",
+        )
+    console.print(table)
+    m = model.metrics
+    console.print(
+        f"{m['n_skus']:,} SKUs, {m['n_sku_days']:,} SKU-days, {m['n_sale_days']:,} sale days "
+        f"({m['n_censored_days']:,} sold out), {m['n_own_elasticities']:,} own elasticity fits; "
+        f"prices from {m['price_source']}; fitted in {m['fit_seconds']:.1f} s. Stored as model {model_id}."
+    )
+
+
+@app.command()
+@user_errors
+def backtest(
+    *,
+    weeks: int = typer.Option(4, min=1, help="Hold out the last N weeks of history and forecast them."),
+    chart: Path | None = typer.Option(
+        Path("out") / "backtest.png", help="Where to save the chart (PNG); --no-chart to skip it."
+    ),
+    no_chart: bool = typer.Option(False, "--no-chart", help="Do not save a chart."),
+) -> None:
+    """Score the demand model on held-out weeks: WAPE and bias vs a naive baseline and the simulator's truth,
+    and elasticity recovery against the true elasticities."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from db.engine import make_session_factory
+    from evals.backtest import run_backtest, save_chart
+
+    factory = make_session_factory(engine_from_settings())
+    with (
+        Progress(
+            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+            TimeElapsedColumn(), console=err_console, transient=True,
+        ) as bar,
+        factory() as session,
+    ):  # fmt: skip
+        task = bar.add_task("loading sales", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        result = run_backtest(session, weeks=weeks, progress=progress)
+    table = Table(
+        title=f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
+        f"hold-out {result.holdout_start}..{result.holdout_end}, {result.n_skus:,} SKUs"
+    )
+    for col in ("forecaster", "level", "WAPE", "bias"):
+        table.add_column(col, justify="left" if col in ("forecaster", "level") else "right")
+    for s in result.scores:
+        table.add_row(s.forecaster, s.level, f"{s.wape:.1%}", f"{s.bias:+.1%}")
+    console.print(table)
+    for forecaster, level in (("model", "sku-day"), ("model", "category-day"), ("model P50", "sku-day")):
+        gain = result.improvement_over_naive(level, forecaster)
+        if gain is not None:
+            console.print(f"WAPE reduction vs naive, {forecaster} at {level} level: {gain:+.1%}")
+    for note in result.notes:
+        console.print(f"[yellow]Note:[/] {note}")
+    if result.elasticity:
+        et = Table(title="Elasticity recovery (vs simulator truth)")
+        for col in ("SKUs", "n", "median |error|", "Spearman ρ"):
+            et.add_column(col, justify="left" if col == "SKUs" else "right")
+        for e in result.elasticity:
+            et.add_row(e.subset, f"{e.n_skus:,}", f"{e.median_abs_error:.3f}", f"{e.spearman:.3f}")
+        console.print(et)
+        if result.lift_median_abs_error is not None:
+            console.print(f"flash lift median |error|: {result.lift_median_abs_error:.3f}")
+    else:
+        console.print("No simulator truth in this database: elasticity recovery not scored.")
+    if chart is not None and not no_chart:
+        console.print(f"Chart saved to {save_chart(result, chart)}")
+
+
+# ---- Slack bot, daily draft and its schedule ------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def slack(
+    socket: bool = typer.Option(
+        False, "--socket", help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of the HTTP endpoint."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Interface of the HTTP endpoint (0.0.0.0 behind a proxy)."),
+    port: int = typer.Option(3000, min=0, max=65535, help="Port of the HTTP endpoint (POST /slack/events)."),
+    workers: int = typer.Option(4, min=1, max=64, help="Worker threads answering questions."),
+) -> None:
+    """Run the Slack bot: mentions, direct messages and /flashsale answered in threads, plan approval by a
+    button for FLASHSALE_SLACK_APPROVERS. Secrets come from SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (HTTP) and
+    SLACK_APP_TOKEN (Socket Mode)."""
+    import logging
+
+    from assistant.slack_bot import (
+        EVENTS_PATH,
+        FlashSaleBot,
+        SlackCredentials,
+        build_app,
+        make_http_server,
+        require_slack_bolt,
+        run_socket_mode,
+    )
+    from db.engine import make_session_factory
+
+    require_slack_bolt()
+    cfg = settings()
+    credentials = SlackCredentials.from_env(socket_mode=socket)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bot = FlashSaleBot(cfg, make_session_factory(engine_from_settings(cfg)), workers=workers)
+    slack_app = build_app(bot, credentials)
+    approvers = ", ".join(sorted(bot.approvers)) or "nobody (set FLASHSALE_SLACK_APPROVERS)"
+    if socket:
+        assert credentials.app_token is not None  # checked by from_env
+        err_console.print(f"Slack bot connected over Socket Mode; approvers: {approvers}. Ctrl-C stops it.")
+        run_socket_mode(slack_app, credentials.app_token)
+        return
+    server = make_http_server(slack_app, host, port)
+    err_console.print(
+        f"Slack bot listening on http://{host}:{server.server_port}{EVENTS_PATH} (signed requests only); "
+        f"approvers: {approvers}. Ctrl-C stops it."
+    )
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        err_console.print("stopped")
+    finally:
+        server.server_close()
+
+
+def _print_draft(result: Any) -> None:
+    verb = "Reused the existing" if result.reused else "Wrote the"
+    console.print(f"{verb} draft for {result.sale_date} in {result.folder}")
+    plan = result.data["plan"]
+    console.print(
+        f"plan {plan['plan_id']} (draft): {len(plan['items'])} SKUs, expected revenue "
+        f"{plan['expected_revenue_cents'] / 100:,.2f}, "
+        f"gross profit {plan['expected_profit_cents'] / 100:,.2f}; "
+        f"demand model {result.demand_model_id}{' (refitted)' if result.refitted else ''}; "
+        f"{result.narrative_label}",
+        highlight=False,
+    )
+    for path in result.files:
+        console.print(f"  {path}", highlight=False)
+
+
+@app.command()
+@user_errors
+def draft(
+    date: str | None = typer.Option(
+        None, "--date", help="Sale date of the draft (YYYY-MM-DD); default: the next sale (tomorrow)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Folder of the drafts; default FLASHSALE_DRAFT_DIR."),
+    force: bool = typer.Option(False, "--force", help="Write a new draft even when this date has one."),
+    post_to_slack: str | None = typer.Option(
+        None, "--post-to-slack", help="Slack channel id to post the draft to (needs SLACK_BOT_TOKEN)."
+    ),
+    no_model: bool = typer.Option(False, "--no-model", help="Write the narrative from the template."),
+) -> None:
+    """Write the daily plan draft: refit if the data changed, optimise the sale, save the plan as a draft and
+    write draft.md, draft.html, draft.json and charts into OUT/DATE/. Idempotent per date; a concurrent run
+    for the same date is refused."""
+    from assistant.daily import run_daily_draft
+    from db.engine import make_session_factory
+
+    sale_date = _parse_date_option(date, "--date")
+    cfg = settings()
+    factory = make_session_factory(engine_from_settings(cfg))
+    with err_console.status("making the draft") as status:
+        result = run_daily_draft(
+            cfg,
+            factory,
+            sale_date=sale_date,
+            out_dir=out,
+            force=force,
+            post_to=post_to_slack,
+            use_model=not no_model,
+            progress=status.update,
+        )
+    _print_draft(result)
+    if post_to_slack:
+        console.print(f"Posted to Slack channel {post_to_slack}.")
+
+
+@app.command()
+@user_errors
+def schedule(
+    at: str | None = typer.Option(
+        None, "--at", help="Time of day HH:MM; default FLASHSALE_DRAFT_AT (06:00)."
+    ),
+    timezone: str | None = typer.Option(
+        None, "--timezone", help="IANA time zone of --at; default FLASHSALE_DRAFT_TIMEZONE (UTC)."
+    ),
+    out: Path | None = typer.Option(None, "--out", help="Folder of the drafts; default FLASHSALE_DRAFT_DIR."),
+    post_to_slack: str | None = typer.Option(
+        None,
+        "--post-to-slack",
+        help="Slack channel id for new drafts; default FLASHSALE_DRAFT_SLACK_CHANNEL.",
+    ),
+) -> None:
+    """Write the next day's draft every day at --at (APScheduler; runs until Ctrl-C). Each run is idempotent
+    per date and locked. Equivalent crontab line (escape % in crontab):
+    0 6 * * * cd /srv/flashsale && .venv/bin/python cli.py draft --date "$(date -d tomorrow +\\%F)"
+    """
+    import logging
+
+    from assistant.daily import run_daily_draft
+    from db.engine import make_session_factory
+    from tools.draft import DraftLocked
+    from tools.scheduler import daily_trigger, next_fire_times, parse_time_of_day, run_daily
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    cfg = settings()
+    when = parse_time_of_day(at or cfg.draft_at)
+    tz = timezone or cfg.draft_timezone
+    channel = post_to_slack or cfg.draft_slack_channel
+    factory = make_session_factory(engine_from_settings(cfg))
+
+    def job() -> None:
+        try:
+            result = run_daily_draft(cfg, factory, out_dir=out)
+        except DraftLocked as exc:
+            err_console.print(f"[yellow]Skipped:[/] {exc}", highlight=False)
+            return
+        except FlashSaleError as exc:
+            err_console.print(f"[bold red]Draft failed:[/] {exc}", highlight=False)
+            return
+        _print_draft(result)
+        if channel and not result.reused:
+            from assistant.daily import slack_client_from_env
+            from assistant.slack_bot import post_draft
+
+            post_draft(slack_client_from_env(), channel, result)
+            console.print(f"Posted to Slack channel {channel}.")
+
+    import datetime as dt
+
+    first = next_fire_times(daily_trigger(when, tz), dt.datetime.now(dt.UTC), 1)
+    err_console.print(
+        f"Drafting the next day's plan daily at {when:%H:%M} {tz}; next run {first[0] if first else '?'}. "
+        "Ctrl-C stops."
+    )
+    run_daily(job, when, tz)
+
+
+# ---- plan -----------------------------------------------------------------------------------------------
+
+
+def _print_plan(result: Any, plan_id: int) -> None:
+    from rich.table import Table
+
+    from tools.optimizer import format_cents
+
+    table = Table(title=f"Flash-sale plan {plan_id} (draft)", show_lines=False)
+    for col in ("SKU", "category", "off", "price", "alloc", "exp. sold", "revenue", "profit", "margin"):
+        table.add_column(col, justify="left" if col in ("SKU", "category") else "right", no_wrap=col == "SKU")
+    for it in result.items:
+        table.add_row(
+            it.sku + (" *" if it.pinned else ""),
+            it.category,
+            f"{it.discount:.0%}",
+            format_cents(it.sale_price_cents),
+            str(it.allocated_units),
+            f"{it.expected_units:.1f}",
+            format_cents(it.expected_revenue_cents),
+            format_cents(it.expected_profit_cents),
+            f"{it.margin:.0%}",
+        )
+    console.print(table)
+    console.print(
+        f"{len(result.items)} SKUs; expected revenue {format_cents(result.expected_revenue_cents)}, gross "
+        f"profit {format_cents(result.expected_profit_cents)}, "
+        f"markdown {format_cents(result.markdown_cost_cents)}, "
+        f"sell-through {result.sell_through:.0%}; objective {format_cents(result.objective)} "
+        f"(LP bound {format_cents(result.lp_bound)}, gap {result.gap:.3%}, {result.status}); "
+        f"{result.stats.time_total_s:.1f} s",
+        highlight=False,
+    )
+    for b in result.binding[:6]:
+        console.print(f"  binding: {b.label} (dual {b.dual:,.2f})", highlight=False)
+    console.print(
+        f"Saved as draft plan [bold]{plan_id}[/]; "
+        f"approve with `python cli.py plan-approve {plan_id} --by NAME`."
+    )
+
+
+@app.command()
+@user_errors
+def plan(  # noqa: PLR0917
+    date: str | None = typer.Option(None, "--date", help="Sale date YYYY-MM-DD (default: tomorrow)."),
+    slots: int = typer.Option(20, help="Most SKUs in the sale."),
+    budget: float | None = typer.Option(None, help="Markdown budget in currency units (e.g. 5000.00)."),
+    min_margin: float = typer.Option(0.10, help="Least margin of each item (fraction of its sale price)."),
+    plan_margin: float | None = typer.Option(None, help="Least margin over the whole plan (fraction)."),
+    ladder: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6", help="Discount ladder, comma-separated fractions."),
+    category_max: int | None = typer.Option(None, help="Most SKUs per category."),
+    brand_max: int | None = typer.Option(None, help="Most SKUs per brand."),
+    match_competitor: bool = typer.Option(False, help="Sale price at or below the competitor's price."),
+    pin: list[str] = typer.Option([], help="SKU that must be in the sale (repeatable)."),
+    exclude: list[str] = typer.Option([], help="SKU that must stay out (repeatable)."),
+    time_limit: float = typer.Option(60.0, help="Solver time limit in seconds."),
+    gap: float = typer.Option(0.001, help="Stop within this relative gap of the LP bound."),
+    deterministic: bool = typer.Option(True, help="Reproducible single-threaded search."),
+    by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
+) -> None:
+    """Optimise a flash sale from the latest demand model, print it as a table and save it as a draft."""
+    import datetime as dt
+
+    from db.engine import make_session_factory, session_scope
+    from tools.draft import fresh_demand_model
+    from tools.optimizer import PlanConstraints, SolverOptions, optimize_plan
+    from tools.plans import build_candidates, save_draft_plan
+
+    sale_date = _parse_date_option(date, "--date") or dt.date.today() + dt.timedelta(days=1)
+    try:
+        steps = tuple(float(x) for x in ladder.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(f"--ladder must be comma-separated fractions, got {ladder!r}") from None
+    constraints = PlanConstraints(
+        slots=slots,
+        markdown_budget_cents=round(budget * 100) if budget is not None else None,
+        min_item_margin=min_margin,
+        min_plan_margin=plan_margin,
+        default_category_max=category_max,
+        default_brand_max=brand_max,
+        match_competitor=match_competitor,
+        pinned=list(pin),
+        excluded=list(exclude),
+    )
+    options = SolverOptions(time_limit_s=time_limit, relative_gap=gap, deterministic=deterministic)
+    with session_scope(make_session_factory(engine_from_settings())) as session:
+        model, _ = fresh_demand_model(session, progress=lambda msg: err_console.print(f"[dim]{msg}[/]"))
+        candidates = build_candidates(session, sale_date, model, ladder=steps)
+        result = optimize_plan(candidates, constraints, None, options)
+        plan_id = save_draft_plan(session, result, candidates, sale_date=sale_date, created_by=by)
+    _print_plan(result, plan_id)
+
+
+@app.command("plan-approve")
+@user_errors
+def plan_approve(
+    plan_id: int = typer.Argument(..., help="Id of the draft plan to approve."),
+    by: str = typer.Option(..., "--by", help="Your name: approval is a person's act and is recorded."),
+) -> None:
+    """Approve a draft plan (a person's decision; the assistant can never do this)."""
+    from db.engine import make_session_factory, session_scope
+    from tools.plans import approve_plan
+
+    with session_scope(make_session_factory(engine_from_settings())) as session:
+        stored = approve_plan(session, plan_id, by)
+    console.print(f"Plan {stored.id} for {stored.sale_date} approved by {stored.approved_by}.")
 
 
 if __name__ == "__main__":

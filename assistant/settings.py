@@ -5,6 +5,7 @@ Every variable is prefixed ``FLASHSALE_`` except ``DATABASE_URL``, which follows
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
@@ -24,6 +25,69 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL, e.g. postgresql+psycopg://user@host/db. Overrides db_path.",
     )
     db_path: Path = Field(default=DEFAULT_DB_PATH, description="SQLite file used when DATABASE_URL is unset.")
+
+    # ---- LLM (any OpenAI-compatible chat-completions server; vLLM by default) ----
+    # Default model: Qwen2.5-7B-Instruct. At 7-8B parameters it is among the most reliable open models at
+    # tool calling (it was trained on the Hermes function-calling format, which vLLM parses with
+    # `--tool-call-parser hermes`), it follows JSON schemas well, has a 32k context, runs on one 24 GB GPU
+    # in bf16 and is Apache-2.0 licensed. Llama-3.1-8B-Instruct (llama3_json parser) is the runner-up.
+    llm_base_url: str = Field(
+        default="http://127.0.0.1:8000/v1",
+        description="Base URL of the OpenAI-compatible API (vLLM, llama.cpp server, Ollama's /v1).",
+    )
+    llm_model: str = Field(
+        default="Qwen/Qwen2.5-7B-Instruct",
+        description="Model name as the server knows it (vLLM: the name given to `vllm serve`).",
+    )
+    llm_api_key: str = Field(
+        default="EMPTY", description="API key; vLLM without --api-key accepts any value."
+    )
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one model request in seconds.")
+    llm_connect_timeout_s: float = Field(
+        default=2.0, gt=0, description="Timeout of the reachability probe (GET /models) in seconds."
+    )
+    llm_max_retries: int = Field(default=2, ge=0, description="Retries of a failed model request.")
+    llm_temperature: float = Field(default=0.0, ge=0, description="Sampling temperature of the agent.")
+    llm_max_tokens: int = Field(default=1024, gt=0, description="Most tokens the model may write per reply.")
+    llm_context_tokens: int = Field(
+        default=32768, gt=0, description="Context window of the served model, used to budget history."
+    )
+    today: dt.date | None = Field(
+        default=None,
+        description="Pretend today is this date (YYYY-MM-DD). Unset: the day after the shop's newest order "
+        "when its data end in the past (demo shops), else the real date.",
+    )
+    llm_local_model: str | None = Field(
+        default=None,
+        description="Folder (or cached hub name) of a small transformers model to run in-process on CPU "
+        "instead of calling a server (pip install -e '.[local]').",
+    )
+    llm_tokenizer: str | None = Field(
+        default=None,
+        description="Local path or cached hub name of the served model's tokenizer, to count tokens exactly.",
+    )
+
+    # ---- Slack bot and daily draft (tokens and the signing secret come from SLACK_* variables only) ----
+    slack_rate_per_minute: float = Field(
+        default=6.0, gt=0, description="Questions one Slack user may ask per minute (token-bucket refill)."
+    )
+    slack_rate_burst: int = Field(
+        default=3, ge=1, description="Questions one Slack user may ask at once before the rate applies."
+    )
+    slack_approvers: str = Field(
+        default="",
+        description="Comma-separated Slack user ids allowed to approve plans, e.g. U123,U456 (empty: none).",
+    )
+    draft_dir: Path = Field(default=Path("drafts"), description="Folder of the daily plan drafts.")
+    draft_at: str = Field(default="06:00", description="Time of day (HH:MM) the scheduler writes the draft.")
+    draft_timezone: str = Field(default="UTC", description="Time zone of draft_at (IANA name).")
+    draft_slack_channel: str | None = Field(
+        default=None, description="Slack channel id the scheduled draft is posted to (unset: not posted)."
+    )
+
+    def slack_approver_ids(self) -> frozenset[str]:
+        """The Slack user ids of ``slack_approvers``."""
+        return frozenset(u.strip() for u in self.slack_approvers.split(",") if u.strip())
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: DATABASE_URL if set, else the SQLite file at db_path."""

@@ -117,6 +117,8 @@ class Customer(Base):
 
 class Order(Base):
     __tablename__ = "orders"
+    # KPI queries leave out a period's cancellations: this finds them without reading every order.
+    __table_args__ = (Index("ix_orders_is_cancellation_ts", "is_cancellation", "ts"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     customer_id: Mapped[str | None] = mapped_column(ForeignKey("customer.id"), index=True)

@@ -24,6 +24,24 @@ from db.migrate import upgrade
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
+@pytest.fixture(autouse=True)
+def _no_real_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach a real model: the LLM URL points at a closed local port unless a test sets its own,
+    and sockets to anything but the loopback interface are refused."""
+    import socket
+
+    monkeypatch.setenv("FLASHSALE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
+    real_connect = socket.socket.connect
+
+    def loopback_only(sock: socket.socket, address: Any) -> Any:
+        host = address[0] if isinstance(address, tuple) else None
+        if isinstance(host, str) and not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"tests may not connect to {host}: only loopback servers are allowed")
+        return real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", loopback_only)
+
+
 @dataclass(frozen=True)
 class DbTarget:
     """A database URL plus the engine arguments needed to reach it (e.g. a PostgreSQL search_path)."""
@@ -106,3 +124,64 @@ def sqlite_engine(tmp_path: Any) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(db_engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(db_engine)
+
+
+# ---- the demo shop (simulated, small, seeded) ----
+
+
+@dataclass(frozen=True)
+class DemoShop:
+    """A small simulated shop in a SQLite file: its URL, an engine, the simulator's World (ground truth)
+    and what was written. Shared by the whole test session: tests that write should use ``demo_shop_copy``."""
+
+    url: str
+    path: Any
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    world: Any  # db.simulator.World
+    summary: Any  # db.demo.DemoSummary
+
+
+DEMO_SHOP_CONFIG: dict[str, Any] = {
+    "seed": 7,
+    "n_skus": 150,
+    "n_customers": 1_500,
+    "n_days": 120,
+    "n_flash_days": 8,
+    "end_date": "2026-06-30",
+}
+
+
+def _open_demo_shop(path: Any, world: Any, summary: Any) -> DemoShop:
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    return DemoShop(url, path, engine, make_session_factory(engine), world, summary)
+
+
+@pytest.fixture(scope="session")
+def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoShop]:
+    """A small seeded shop (150 SKUs, 1,500 customers, 120 days to 2026-06-30, 8 past flash sales),
+    built once per test session. Treat it as read-only."""
+    from db.demo import build_demo
+    from db.simulator import SimConfig, build_world
+
+    path = tmp_path_factory.mktemp("demo_shop") / "shop.db"
+    config = SimConfig.model_validate(DEMO_SHOP_CONFIG)
+    engine = make_engine(f"sqlite:///{path}")
+    summary = build_demo(engine, config)
+    engine.dispose()
+    shop = _open_demo_shop(path, build_world(config), summary)
+    yield shop
+    shop.engine.dispose()
+
+
+@pytest.fixture
+def demo_shop_copy(demo_shop: DemoShop, tmp_path: Any) -> Iterator[DemoShop]:
+    """A private copy of ``demo_shop`` that a test may write to."""
+    import shutil
+
+    path = tmp_path / "shop.db"
+    shutil.copyfile(demo_shop.path, path)
+    shop = _open_demo_shop(path, demo_shop.world, demo_shop.summary)
+    yield shop
+    shop.engine.dispose()

@@ -276,6 +276,7 @@ def upgrade() -> None:
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_orders_customer_id"), ["customer_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_orders_ts"), ["ts"], unique=False)
+        batch_op.create_index("ix_orders_is_cancellation_ts", ["is_cancellation", "ts"], unique=False)
 
     op.create_table(
         "plan_item",
@@ -336,6 +337,7 @@ def downgrade() -> None:
 
     op.drop_table("plan_item")
     with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_is_cancellation_ts")
         batch_op.drop_index(batch_op.f("ix_orders_ts"))
         batch_op.drop_index(batch_op.f("ix_orders_customer_id"))
 

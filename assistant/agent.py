@@ -1,0 +1,387 @@
+"""The assistant's agent: a tool-calling loop over a chat model, with memory, audit and a grounding check.
+
+The chat model is a constructor argument (``ChatOpenAI`` against vLLM in production, a scripted model in
+tests). One call to :meth:`Agent.ask` is one turn: the model may call tools (each call validated, run and
+answered with JSON) until it writes a final answer; the answer's numbers are checked against the turn's and
+earlier tool results, and an ungrounded answer is regenerated once with feedback, then flagged. Every model
+exchange and tool call of the turn is written to the audit log through :func:`assistant.audit.record_audit`
+in one transaction at the end of the turn (also when the turn fails).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+from langchain_core.tools import BaseTool
+
+from assistant.audit import record_audit
+from assistant.deps import Deps
+from assistant.grounding import GroundingReport, check_grounding, feedback
+from assistant.prompts import Prompt, load_prompt
+from assistant.tokens import TokenCounter, trim_history
+from db.engine import session_scope
+from tools.langchain_tools import build_tools, error_json, is_error
+
+SYSTEM_PROMPT = "system_v1"
+FEEDBACK_NAME = "grounding_check"
+UNGROUNDED_FLAG = "Note: some numbers in this answer could not be traced to a tool result"
+
+
+@dataclass
+class ToolCallRecord:
+    name: str
+    args: dict[str, Any]
+    output: str
+    error: bool
+    latency_ms: float
+
+
+@dataclass
+class AgentAnswer:
+    """The outcome of one turn."""
+
+    text: str
+    session_id: str
+    tool_calls: list[ToolCallRecord] = field(default_factory=list)
+    grounded: bool = True
+    ungrounded_numbers: list[str] = field(default_factory=list)
+    grounding_rate: float = 1.0
+    regenerated: bool = False
+    model_calls: int = 0
+    model_ms: float = 0.0
+    tool_ms: float = 0.0
+    turn_ms: float = 0.0
+    stopped: str = "answer"
+
+    @property
+    def overhead_ms(self) -> float:
+        """Time of the turn spent outside the model: tools, grounding, memory and audit."""
+        return max(0.0, self.turn_ms - self.model_ms)
+
+
+@dataclass
+class _AuditEntry:
+    kind: str
+    name: str
+    inputs: Any
+    outputs: Any
+    latency_ms: float
+    error: str | None
+    ts: dt.datetime
+
+
+class SessionMemory:
+    """Conversation history per session id (a chat window, a Slack thread)."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[str, list[BaseMessage]] = {}
+
+    def get(self, session_id: str) -> list[BaseMessage]:
+        return self._sessions.setdefault(session_id, [])
+
+    def reset(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+    def sessions(self) -> list[str]:
+        return list(self._sessions)
+
+
+def _message_json(message: BaseMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {"role": message.type, "content": message.content}
+    if isinstance(message, AIMessage) and message.tool_calls:
+        data["tool_calls"] = [
+            {"name": c["name"], "args": c["args"], "id": c.get("id")} for c in message.tool_calls
+        ]
+    if isinstance(message, ToolMessage):
+        data["tool_call_id"] = message.tool_call_id
+    return data
+
+
+class Agent:
+    """A merchandising assistant over ``tools`` driven by ``model``.
+
+    ``memory`` holds the conversation per ``session_id``; share one :class:`SessionMemory` between agents to
+    serve many sessions. ``max_steps`` bounds the model calls of one turn.
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel,
+        deps: Deps,
+        *,
+        tools: Sequence[BaseTool] | None = None,
+        prompt: Prompt | None = None,
+        memory: SessionMemory | None = None,
+        session_id: str | None = None,
+        max_steps: int = 8,
+        token_counter: TokenCounter | None = None,
+    ) -> None:
+        self.model = model
+        self.deps = deps
+        self.tools = list(tools) if tools is not None else build_tools(deps)
+        self.tools_by_name = {t.name: t for t in self.tools}
+        self.bound = model.bind_tools(self.tools)
+        self.prompt = prompt or load_prompt(SYSTEM_PROMPT)
+        self.memory = memory or SessionMemory()
+        self.session_id = session_id or uuid.uuid4().hex[:12]
+        self.max_steps = max_steps
+        self.tokens = token_counter or TokenCounter()
+        self.model_name = str(
+            getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
+        )
+
+    # ---- memory ----
+    @property
+    def history(self) -> list[BaseMessage]:
+        return self.memory.get(self.session_id)
+
+    def reset(self) -> None:
+        self.memory.reset(self.session_id)
+
+    def tool_outputs(self) -> list[str]:
+        """Every tool result of this session so far (the sources the grounding check accepts)."""
+        return [str(m.content) for m in self.history if isinstance(m, ToolMessage)]
+
+    def system_message(self) -> SystemMessage:
+        today = self.deps.today()
+        return SystemMessage(
+            self.prompt.render(today=today.isoformat(), tomorrow=(today + dt.timedelta(days=1)).isoformat())
+        )
+
+    def _context(self, turn: list[BaseMessage]) -> list[BaseMessage]:
+        budget = self.deps.settings.llm_context_tokens - self.deps.settings.llm_max_tokens
+        messages = [self.system_message(), *self.history, *turn]
+        return trim_history(messages, budget, self.tokens.count_messages, _is_user_message)
+
+    # ---- the turn ----
+    def ask(
+        self,
+        question: str,
+        *,
+        on_token: Callable[[str], None] | None = None,
+        on_status: Callable[[str], None] | None = None,
+    ) -> AgentAnswer:
+        """Answer ``question`` in this session; ``on_token`` gets streamed text, ``on_status`` progress."""
+        if not question.strip():
+            raise ValueError("empty question")
+        started = time.perf_counter()
+        answer = AgentAnswer(text="", session_id=self.session_id)
+        audit: list[_AuditEntry] = []
+        turn: list[BaseMessage] = [HumanMessage(question)]
+        failure: str | None = None
+        try:
+            self._run_turn(question, turn, answer, audit, on_token=on_token, on_status=on_status)
+        except Exception as exc:
+            failure = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            answer.turn_ms = (time.perf_counter() - started) * 1000
+            if failure is None:
+                self.history.extend(turn)
+            audit.append(
+                _AuditEntry(
+                    kind="answer",
+                    name=self.prompt.version,
+                    inputs={"question": question},
+                    outputs={
+                        "answer": answer.text,
+                        "grounded": answer.grounded,
+                        "ungrounded_numbers": answer.ungrounded_numbers,
+                        "regenerated": answer.regenerated,
+                        "tools": [c.name for c in answer.tool_calls],
+                        "model_ms": round(answer.model_ms, 2),
+                        "overhead_ms": round(answer.overhead_ms, 2),
+                    },
+                    latency_ms=answer.turn_ms,
+                    error=failure,
+                    ts=self.deps.now(),
+                )
+            )
+            self._write_audit(audit)
+            answer.turn_ms = (time.perf_counter() - started) * 1000  # the audit transaction included
+        return answer
+
+    def _run_turn(
+        self,
+        question: str,
+        turn: list[BaseMessage],
+        answer: AgentAnswer,
+        audit: list[_AuditEntry],
+        *,
+        on_token: Callable[[str], None] | None,
+        on_status: Callable[[str], None] | None,
+    ) -> None:
+        sent = 0  # messages of ``turn`` already logged as model input
+        for _step in range(self.max_steps):
+            context = self._context(turn)
+            t0 = time.perf_counter()
+            ai = self._call_model(context, on_token)
+            elapsed = (time.perf_counter() - t0) * 1000
+            answer.model_calls += 1
+            answer.model_ms += elapsed
+            audit.append(
+                _AuditEntry(
+                    kind="llm",
+                    name=self.model_name,
+                    inputs={
+                        "new_messages": [_message_json(m) for m in turn[sent:]],
+                        "context_messages": len(context),
+                        "prompt_version": self.prompt.version,
+                    },
+                    outputs={**_message_json(ai), "usage": ai.usage_metadata},
+                    latency_ms=elapsed,
+                    error=None,
+                    ts=self.deps.now(),
+                )
+            )
+            turn.append(ai)
+            sent = len(turn)
+            if ai.tool_calls:
+                for call in ai.tool_calls:
+                    if on_status:
+                        on_status(f"calling {call['name']}({json.dumps(call['args'], default=str)})")
+                    record = self._run_tool(call["name"], call["args"])
+                    answer.tool_calls.append(record)
+                    answer.tool_ms += record.latency_ms
+                    turn.append(
+                        ToolMessage(record.output, tool_call_id=call.get("id") or "", name=call["name"])
+                    )
+                    audit.append(
+                        _AuditEntry(
+                            kind="tool",
+                            name=record.name,
+                            inputs=record.args,
+                            outputs=_parsed(record.output),
+                            latency_ms=record.latency_ms,
+                            error=_parsed(record.output).get("error") if record.error else None,
+                            ts=self.deps.now(),
+                        )
+                    )
+                continue
+            if ai.invalid_tool_calls:  # arguments that were not JSON: say so, let the model try again
+                for bad in ai.invalid_tool_calls:
+                    name = str(bad.get("name") or "unknown")
+                    output = error_json(
+                        f"the arguments of {name} are not valid JSON: {bad.get('error') or ''}".strip(),
+                        "call the tool again with a JSON object that matches its schema",
+                    )
+                    record = ToolCallRecord(name, {"raw": bad.get("args")}, output, True, 0.0)
+                    answer.tool_calls.append(record)
+                    turn.append(ToolMessage(output, tool_call_id=bad.get("id") or "", name=name))
+                    audit.append(
+                        _AuditEntry(
+                            "tool", name, record.args, _parsed(output), 0.0, "invalid JSON", self.deps.now()
+                        )
+                    )
+                continue
+            text = ai.content if isinstance(ai.content, str) else str(ai.content)
+            report = self._grounding(text, turn, question)
+            answer.grounding_rate = report.rate
+            if report.ok:
+                answer.text, answer.grounded, answer.ungrounded_numbers = text, True, []
+                return
+            if not answer.regenerated:
+                answer.regenerated = True
+                if on_status:
+                    on_status("regenerating: " + ", ".join(report.ungrounded) + " not found in tool results")
+                turn.append(HumanMessage(feedback(report), name=FEEDBACK_NAME))
+                continue
+            answer.text = f"{text}\n\n{UNGROUNDED_FLAG}: {', '.join(dict.fromkeys(report.ungrounded))}."
+            answer.grounded, answer.ungrounded_numbers = False, list(dict.fromkeys(report.ungrounded))
+            return
+        answer.stopped = "max_steps"
+        answer.grounded = False
+        answer.text = (
+            f"I stopped after {self.max_steps} model calls without a final answer. "
+            "Try a narrower question (one SKU, one date range)."
+        )
+
+    def _grounding(self, text: str, turn: list[BaseMessage], question: str) -> GroundingReport:
+        sources = self.tool_outputs() + [str(m.content) for m in turn if isinstance(m, ToolMessage)]
+        human = " ".join(str(m.content) for m in self.history if _is_user_message(m))
+        return check_grounding(text, sources, question=f"{question} {human}")
+
+    def _call_model(self, messages: list[BaseMessage], on_token: Callable[[str], None] | None) -> AIMessage:
+        if on_token is None:
+            result = self.bound.invoke(messages)
+            return result if isinstance(result, AIMessage) else AIMessage(str(result.content))
+        total: AIMessageChunk | None = None
+        for chunk in self.bound.stream(messages):
+            if not isinstance(chunk, AIMessageChunk):
+                continue
+            if isinstance(chunk.content, str) and chunk.content:
+                on_token(chunk.content)
+            total = chunk if total is None else total + chunk
+        if total is None:
+            return AIMessage("")
+        return AIMessage(
+            content=total.content,
+            tool_calls=total.tool_calls,
+            invalid_tool_calls=total.invalid_tool_calls,
+            usage_metadata=total.usage_metadata,
+            response_metadata=total.response_metadata,
+            id=total.id,
+        )
+
+    def _run_tool(self, name: str, args: dict[str, Any]) -> ToolCallRecord:
+        t0 = time.perf_counter()
+        tool = self.tools_by_name.get(name)
+        if tool is None:
+            output = error_json(f"unknown tool {name!r}", f"use one of: {', '.join(self.tools_by_name)}")
+        else:
+            try:
+                result = tool.invoke(args)
+                output = result if isinstance(result, str) else json.dumps(result, default=str)
+            except Exception as exc:  # a tool bug must not end the conversation
+                output = error_json(f"tool {name} failed: {type(exc).__name__}: {exc}", "try other arguments")
+        return ToolCallRecord(
+            name=name,
+            args=dict(args),
+            output=output,
+            error=is_error(output),
+            latency_ms=(time.perf_counter() - t0) * 1000,
+        )
+
+    def _write_audit(self, entries: list[_AuditEntry]) -> None:
+        with session_scope(self.deps.session_factory) as session:
+            for e in entries:
+                record_audit(
+                    session,
+                    actor=self.deps.actor,
+                    channel=self.deps.channel,
+                    kind=e.kind,
+                    name=e.name,
+                    inputs=e.inputs,
+                    outputs=e.outputs,
+                    latency_ms=round(e.latency_ms, 3),
+                    session_id=self.session_id,
+                    error=e.error,
+                    ts=e.ts,
+                )
+
+
+def _is_user_message(message: BaseMessage) -> bool:
+    return isinstance(message, HumanMessage) and message.name != FEEDBACK_NAME
+
+
+def _parsed(output: str) -> dict[str, Any]:
+    try:
+        data = json.loads(output)
+    except ValueError:
+        return {"text": output}
+    return data if isinstance(data, dict) else {"value": data}

@@ -1,0 +1,159 @@
+"""Build the assistant for a front end (terminal chat, one-shot question, Slack bot) and run slash commands.
+
+Front ends call :func:`open_assistant` (probes the model server first and raises
+:class:`~assistant.llm.ModelUnavailable` with a one-line fix when none answers) and then ``agent.ask``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from langchain_core.language_models import BaseChatModel
+from rich.console import Console
+from sqlalchemy.orm import Session, sessionmaker
+
+from assistant.agent import Agent, AgentAnswer, SessionMemory
+from assistant.deps import Deps, utc_now
+from assistant.llm import require_llm
+from assistant.settings import Settings
+from assistant.tokens import TokenCounter, hub_cache_has
+from tools.catalog import latest_activity
+
+SLASH_HELP = {
+    "/plan": "propose tomorrow's flash-sale plan and explain it",
+    "/kpi": "KPIs of the last sale day",
+    "/reset": "forget this conversation",
+    "/history": "show the questions asked in this session",
+    "/help": "list the commands",
+    "/quit": "leave the chat",
+}
+SLASH_QUESTIONS = {
+    "/plan": "Propose the flash-sale plan for tomorrow: which SKUs, at what discount and with how many "
+    "units, and say why. Save it as a draft plan.",
+    "/kpi": "What were the KPIs of yesterday's sale (GMV, units, gross profit, sell-through, stock-outs)?",
+}
+
+
+def shop_clock(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], dt.datetime]:
+    """The assistant's 'now': ``settings.today`` at 09:00 if set; the morning after the newest order when
+    the shop's data end before today (a demo shop); else the real time."""
+    if settings.today is not None:
+        fixed = dt.datetime.combine(settings.today, dt.time(9, 0))
+        return lambda: fixed
+    with factory() as session:
+        newest = latest_activity(session)
+    now = utc_now()
+    if newest is not None and newest.date() < now.date() - dt.timedelta(days=1):
+        fixed = dt.datetime.combine(newest.date() + dt.timedelta(days=1), dt.time(9, 0))
+        return lambda: fixed
+    return utc_now
+
+
+def open_assistant(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    *,
+    channel: str,
+    actor: str,
+    model: BaseChatModel | None = None,
+    memory: SessionMemory | None = None,
+    session_id: str | None = None,
+) -> Agent:
+    """An agent on ``model``, else the in-process ``settings.llm_local_model``, else the model server."""
+    if model is not None:
+        chat_model = model
+    elif settings.llm_local_model:
+        from assistant.local_model import LocalChatModel
+
+        chat_model = LocalChatModel.from_pretrained(
+            settings.llm_local_model, max_new_tokens=settings.llm_max_tokens
+        )
+    else:
+        chat_model = require_llm(settings)
+    deps = Deps(
+        session_factory=factory,
+        settings=settings,
+        chat_model=chat_model,
+        clock=shop_clock(settings, factory),
+        actor=actor,
+        channel=channel,
+    )
+    # The served model's tokenizer when it is on this machine (named, or in the Hugging Face cache);
+    # otherwise an estimate, without importing transformers (seconds at every start).
+    tokenizer = settings.llm_tokenizer or settings.llm_local_model
+    if tokenizer is None and hub_cache_has(settings.llm_model):
+        tokenizer = settings.llm_model
+    counter = TokenCounter.for_model(tokenizer)
+    return Agent(chat_model, deps, memory=memory, session_id=session_id, token_counter=counter)
+
+
+@dataclass
+class SlashResult:
+    """What a slash command did: a question to ask, a message to show, or quit."""
+
+    question: str | None = None
+    message: str | None = None
+    quit: bool = False
+
+
+def handle_slash(agent: Agent, line: str, asked: list[str]) -> SlashResult:
+    """Run a chat slash command: ``/plan``, ``/kpi``, ``/reset``, ``/history``, ``/help``, ``/quit``."""
+    command = line.strip().split()[0].lower()
+    if command in SLASH_QUESTIONS:
+        return SlashResult(question=SLASH_QUESTIONS[command])
+    if command == "/reset":
+        agent.reset()
+        asked.clear()
+        return SlashResult(message="Conversation forgotten.")
+    if command == "/history":
+        return SlashResult(
+            message="\n".join(f"{i}. {q}" for i, q in enumerate(asked, 1)) or "(nothing asked yet)"
+        )
+    if command in ("/quit", "/exit"):
+        return SlashResult(quit=True)
+    lines = [f"{name:9} {text}" for name, text in SLASH_HELP.items()]
+    prefix = "" if command == "/help" else f"Unknown command {command}.\n"
+    return SlashResult(message=prefix + "\n".join(lines))
+
+
+def answer_footer(answer: AgentAnswer) -> str:
+    """One line under an answer: tools used, timings, and whether it is grounded."""
+    tools = ", ".join(dict.fromkeys(c.name for c in answer.tool_calls)) or "no tools"
+    state = "grounded" if answer.grounded else "NOT grounded"
+    regen = ", regenerated once" if answer.regenerated else ""
+    return (
+        f"{tools} · model {answer.model_ms / 1000:.1f} s · tools {answer.tool_ms:.0f} ms · "
+        f"{state}{regen} · session {answer.session_id}"
+    )
+
+
+class TurnPrinter:
+    """Renders one turn on rich consoles: streamed tokens, progress lines, then whatever the stream missed
+    (the flag of an ungrounded answer, or the whole answer when not streaming)."""
+
+    def __init__(self, out: Console, err: Console, *, stream: bool = True) -> None:
+        self.out, self.err, self.stream = out, err, stream
+        self.attempt = ""  # text streamed since the last progress line
+
+    def token(self, text: str) -> None:
+        self.attempt += text
+        self.out.print(text, end="", markup=False, highlight=False)
+
+    def status(self, line: str) -> None:
+        if self.attempt:
+            self.out.print()
+        self.attempt = ""
+        self.err.print(f"[dim]… {line}[/]", highlight=False)
+
+    def finish(self, answer: AgentAnswer) -> None:
+        if self.stream and self.attempt and answer.text.startswith(self.attempt):
+            rest = answer.text[len(self.attempt) :]
+            self.out.print(rest, markup=False, highlight=False)
+        else:
+            if self.attempt:
+                self.out.print()
+            self.out.print(answer.text, markup=False, highlight=False)
+        self.attempt = ""
+        self.err.print(f"[dim]{answer_footer(answer)}[/]", highlight=False)

@@ -1,0 +1,148 @@
+"""The agent loop with a scripted model: tools, memory, audit log and the grounding check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from langchain_core.messages import ToolMessage
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from assistant.agent import UNGROUNDED_FLAG, Agent, SessionMemory
+from assistant.deps import Deps
+from assistant.grounding import check_grounding
+from db.engine import make_session_factory
+from db.models import AuditLog
+from tests.assistant_shop import NOW, build_assistant_shop
+from tests.scripted_model import ScriptedChatModel, call, last_tool_json, say, tool_calls
+
+
+@pytest.fixture
+def deps(sqlite_engine: Engine) -> Deps:
+    factory = make_session_factory(sqlite_engine)
+    build_assistant_shop(factory)
+    return Deps(session_factory=factory, clock=lambda: NOW, actor="ana", channel="cli")
+
+
+def _audit(factory: sessionmaker[Session]) -> list[AuditLog]:
+    with factory() as s:
+        return list(s.scalars(select(AuditLog).order_by(AuditLog.id)))
+
+
+def test_a_turn_calls_tools_answers_and_is_audited(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(
+        tool_calls(call("search_products", query="aurora wireless")),
+        lambda msgs: tool_calls(
+            call("get_sales_history", sku=last_tool_json(msgs)["items"][0]["sku"], days=14)
+        ),
+        lambda msgs: say(
+            f"HP-100 sold {last_tool_json(msgs)['total_units']} units in the 14 days to 2026-11-23, "
+            f"{last_tool_json(msgs)['average_daily_units']:.1f} a day, for "
+            f"${last_tool_json(msgs)['total_revenue_cents'] / 100:,.2f}."
+        ),
+    )
+    agent = Agent(model, deps, session_id="s1")
+    answer = agent.ask("How did the Aurora wireless headphones sell over the last two weeks?")
+    assert answer.text == "HP-100 sold 42 units in the 14 days to 2026-11-23, 3.0 a day, for $4,158.00."
+    assert answer.grounded and not answer.regenerated
+    assert [c.name for c in answer.tool_calls] == ["search_products", "get_sales_history"]
+    assert {t.name for t in model.bound_tools} >= {"search_products", "run_sql", "kpi_report"}
+    # the system prompt is versioned and states the shop's dates
+    assert "Today is 2026-11-24" in str(model.calls[0][0].content)
+    rows = _audit(deps.session_factory)
+    assert [r.kind for r in rows] == ["llm", "tool", "llm", "tool", "llm", "answer"]
+    assert {r.session_id for r in rows} == {"s1"} and {r.actor for r in rows} == {"ana"}
+    tool_row = rows[1]
+    assert tool_row.name == "search_products" and tool_row.inputs == {"query": "aurora wireless"}
+    assert tool_row.outputs["items"][0]["sku"] == "HP-100" and tool_row.latency_ms is not None
+    assert rows[-1].outputs["answer"] == answer.text and rows[-1].name.startswith("system_v1@")
+
+
+def test_memory_keeps_the_conversation_per_session(deps: Deps) -> None:
+    memory = SessionMemory()
+    model = ScriptedChatModel()
+    model.enqueue(tool_calls(call("get_inventory", skus=["HP-100"])), say("HP-100 has 90 units available."))
+    Agent(model, deps, memory=memory, session_id="a").ask("Stock of HP-100?")
+    model.enqueue(say("As I said, 90 units."))
+    follow_up = Agent(model, deps, memory=memory, session_id="a").ask("Remind me?")
+    assert follow_up.grounded  # 90 comes from the earlier tool result of the same session
+    assert any(isinstance(m, ToolMessage) for m in model.calls[-1])
+    model.enqueue(say("It has 90 units."), say("It has 90 units."))
+    other = Agent(model, deps, memory=memory, session_id="b").ask("Stock of HP-100?")
+    assert not other.grounded  # a different session has no such tool result
+    assert len(model.calls[-1]) == 4  # system, question, ungrounded answer, grounding feedback
+
+
+def test_ungrounded_answer_is_regenerated_once_then_accepted(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(
+        say("HP-100 will sell 57 units tomorrow."),
+        tool_calls(call("get_product_details", sku="HP-100")),
+        lambda msgs: say(f"HP-100 sold {last_tool_json(msgs)['units_sold_last_28_days']} units in 28 days."),
+    )
+    answer = Agent(model, deps).ask("How many units will HP-100 sell tomorrow?")
+    assert answer.regenerated and answer.grounded
+    assert answer.text == "HP-100 sold 42 units in 28 days."
+    feedback = model.calls[1][-1]
+    assert "57" in str(feedback.content) and "Grounding check failed" in str(feedback.content)
+
+
+def test_answer_still_ungrounded_after_regeneration_is_flagged(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(say("Expect 57 units."), say("Expect 58 units."))
+    answer = Agent(model, deps).ask("Forecast for HP-100?")
+    assert not answer.grounded and answer.ungrounded_numbers == ["58"]
+    assert answer.text.endswith(f"{UNGROUNDED_FLAG}: 58.")
+    assert _audit(deps.session_factory)[-1].outputs["grounded"] is False
+
+
+def test_tool_errors_go_back_to_the_model_which_recovers(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(
+        tool_calls(call("get_product_details", sku="HP-10"), call("set_price", sku="HP-100", price=1)),
+        lambda msgs: tool_calls(call("get_product_details", sku="HP-100")),
+        say("Found it."),
+    )
+    answer = Agent(model, deps).ask("Details of HP-10")
+    first, forbidden, retry = answer.tool_calls
+    assert first.error and "Did you mean" in json.loads(first.output)["error"]
+    assert forbidden.error and "unknown tool" in json.loads(forbidden.output)["error"]
+    assert not retry.error
+    errors = [r for r in _audit(deps.session_factory) if r.kind == "tool" and r.error]
+    assert len(errors) == 2
+
+
+def test_runaway_tool_loops_stop(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(*[tool_calls(call("search_products", query="x")) for _ in range(3)])
+    answer = Agent(model, deps, max_steps=3).ask("loop")
+    assert answer.stopped == "max_steps" and len(answer.tool_calls) == 3
+
+
+def test_grounding_accepts_rounding_and_unit_conversions() -> None:
+    source = ['{"gmv_cents": 1249901, "margin": 0.2534, "units": 1299, "day": "2026-11-23"}']
+    ok = check_grounding("GMV $12,499.01 (about $12.5k), margin 25.3%, ~1,300 units on 2026-11-23.", source)
+    assert ok.ok, ok.ungrounded
+    bad = check_grounding("GMV $13,000 and 1,400 units on 2026-11-22; SKU HP-100.", source)
+    assert bad.ungrounded == ["$13,000", "1,400", "2026-11-22"]
+
+
+def test_tool_calls_with_broken_json_are_answered_with_an_error(deps: Deps) -> None:
+    from langchain_core.messages import AIMessage
+
+    model = ScriptedChatModel()
+    broken = AIMessage(
+        content="",
+        invalid_tool_calls=[
+            {"name": "get_inventory", "args": "{skus: HP-100", "id": "c1", "error": "bad json"}
+        ],
+    )
+    model.enqueue(broken, say("Sorry, done."))
+    answer = Agent(model, deps).ask("Stock?")
+    assert answer.text == "Sorry, done."
+    (record,) = answer.tool_calls
+    assert record.error and "not valid JSON" in json.loads(record.output)["error"]
+    sent = model.calls[1][-1]
+    assert isinstance(sent, ToolMessage) and sent.tool_call_id == "c1"

@@ -1,0 +1,974 @@
+"""The demand model: expected units of a SKU on a day at a price, fitted on order history.
+
+    E[units_i(t, p)] = base_i(t) · (p / ref_i)^ε_i · lift_i^featured · m_signal_i(t)
+
+* ``base_i(t) = exp(level_i + trend_i · years(t - window_end) + dow_c[weekday(t)])``: a per-SKU level and
+  trend with a weekly profile shared by the SKU's category.
+* ``ε_i``: price elasticity from a per-SKU log-log Poisson regression (statsmodels GLM, quasi-Poisson
+  standard errors) with the category's weekday and flash-sale effects as offsets, shrunk toward the
+  category's elasticity by empirical Bayes: ``ε_i = m_c + w_i (ε̂_i - m_c)`` with
+  ``w_i = τ_c² / (τ_c² + se_i²)`` and ``τ_c²`` the DerSimonian-Laird between-SKU variance
+  (statsmodels ``combine_effects``). SKUs without price variation get the category's value. The trend is
+  pooled the same way.
+* ``lift_i``: extra demand on flash-sale days. A pooled Poisson regression per category (scikit-learn,
+  sparse design with SKU fixed effects and SKU trends, weekday, log price and a flash-sale dummy) gives
+  the weekday profile and a first lift; the final lift is the category's observed over expected units on
+  its sale days, shrunk toward the shop's by empirical Bayes (a SKU is featured too rarely for its own).
+* Sold-out sale days censor demand at the allocation: their units are replaced by ``E[D | D >= cap]``
+  under the current fit (Poisson at first, then the fitted negative binomial) and the fit repeated (EM).
+* Counts are negative binomial with a per-category size ``r`` from the Cameron-Trivedi auxiliary
+  regression (Poisson when there is no overdispersion).
+
+Prices come from ``price_history`` (shelf price) and the closed flash-sale plans (sale price on sale days).
+Imported logs without a price history use each day's mean unit price of the order lines, carried over days
+without sales. Returns and cancellations (``qty <= 0``) and non-products are excluded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+from pydantic import BaseModel, Field
+from scipy import sparse, stats
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.errors import FlashSaleError
+from db.models import (
+    DemandModelRun,
+    FlashSalePlan,
+    MarketSignal,
+    OrderLine,
+    PlanItem,
+    PlanStatus,
+    PriceHistory,
+    Product,
+)
+from tools.forecast import ForecastGrid
+from tools.signals import SignalEffect, signal_multipliers
+
+MODEL_VERSION = "loglog-eb-nb/1"
+DEFAULT_WINDOW_DAYS = 365
+MIN_FIT_DAYS = 5  # selling days needed before a SKU gets its own elasticity regression
+TREND_HORIZON_YEARS = 0.5  # the trend is extrapolated at most this far past the window
+ELASTICITY_RANGE = (-8.0, -0.05)
+LIFT_RANGE = (1.0, 20.0)
+PROMO_DEPTH = 0.15  # without sale plans, a price this far below the 4-week median marks a promotion day
+
+FloatArray = NDArray[np.float64]
+ProgressCallback = Callable[[str, int, int], None]
+"""``progress(stage, done, total)``: called as the fit advances (e.g. to drive a progress bar)."""
+
+
+class DemandModelError(FlashSaleError):
+    """The demand model cannot be fitted or used as asked."""
+
+
+class NoSalesHistory(DemandModelError):
+    """There are no order lines to fit on."""
+
+
+class UnknownSkus(DemandModelError):
+    """Forecast asked for SKUs the model was not fitted on."""
+
+
+# ---- data ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class SalesPanel:
+    """Daily units, prices and flash-sale status of every product over ``[start, end]`` (both inclusive).
+
+    Arrays are (n SKUs, T days). ``active`` marks the days on which a SKU was on offer (from its first price
+    or sale in the window on); ``cap`` is the sale allocation on flash-sale days and ``inf`` otherwise.
+    """
+
+    skus: list[str]
+    categories: list[str]
+    brands: list[str]
+    list_price_cents: FloatArray
+    start: dt.date
+    end: dt.date
+    units: FloatArray
+    price: FloatArray
+    featured: NDArray[np.bool_]
+    cap: FloatArray
+    active: NDArray[np.bool_]
+    has_price_history: NDArray[np.bool_]
+    inferred_promotions: int = 0  # promotion days inferred from price cuts (logs without sale plans)
+    signal_log: FloatArray | None = None  # (n, T) log multiplier of the stored market signals, None = none
+    signal_ids: list[int] = field(default_factory=list)  # the market signals that touched the window
+
+    @property
+    def n_days(self) -> int:
+        return int(self.units.shape[1])
+
+    @property
+    def dates(self) -> list[dt.date]:
+        return [self.start + dt.timedelta(days=d) for d in range(self.n_days)]
+
+    @property
+    def weekday(self) -> NDArray[np.int64]:
+        """Weekday (Monday = 0) of each day of the panel."""
+        return (np.arange(self.n_days) + self.start.weekday()) % 7
+
+    @property
+    def censored(self) -> NDArray[np.bool_]:
+        """Sale days on which the allocation sold out, so demand is only known to be at least the cap."""
+        return self.featured & np.isfinite(self.cap) & (self.units >= self.cap) & self.active
+
+
+def _to_date(value: Any) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value)[:10])
+
+
+def last_sales_date(session: Session) -> dt.date | None:
+    """Date of the newest order line, or ``None`` when there are none."""
+    value = session.scalar(select(func.max(OrderLine.ts)))
+    return None if value is None else _to_date(value)
+
+
+def load_sales_panel(session: Session, start: dt.date, end: dt.date) -> SalesPanel:
+    """Read products, daily sales, prices and closed flash-sale plans for ``[start, end]``."""
+    if end < start:
+        raise DemandModelError(f"window end {end} is before its start {start}")
+    n_days = (end - start).days + 1
+    products = session.execute(
+        select(Product.sku, Product.category, Product.brand, Product.list_price_cents)
+        .where(Product.is_product.is_(True))
+        .order_by(Product.sku)
+    ).all()
+    skus = [p.sku for p in products]
+    index = {sku: i for i, sku in enumerate(skus)}
+    n = len(skus)
+    units = np.zeros((n, n_days))
+    revenue = np.zeros((n, n_days))
+    start_ts = dt.datetime.combine(start, dt.time())
+    end_ts = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
+
+    day = func.date(OrderLine.ts)
+    sales = session.execute(
+        select(
+            OrderLine.sku,
+            day.label("day"),
+            func.sum(OrderLine.qty),
+            func.sum(OrderLine.qty * OrderLine.unit_price_cents),
+        )
+        .where(OrderLine.qty > 0, OrderLine.ts >= start_ts, OrderLine.ts < end_ts)
+        .group_by(OrderLine.sku, day)
+    ).all()
+    if sales:
+        frame = pd.DataFrame(sales, columns=["sku", "day", "units", "revenue"])
+        frame["row"] = frame["sku"].map(index)
+        frame = frame.dropna(subset=["row"])
+        cols = (pd.to_datetime(frame["day"]) - pd.Timestamp(start)).dt.days.to_numpy(dtype=np.int64)
+        rows = frame["row"].to_numpy(dtype=np.int64)
+        units[rows, cols] = frame["units"].to_numpy(dtype=np.float64)
+        revenue[rows, cols] = frame["revenue"].to_numpy(dtype=np.float64)
+
+    # Shelf prices: a step function per SKU from price_history.
+    price = np.full((n, n_days), np.nan)
+    first_price_col = np.full(n, n_days, dtype=np.int64)
+    history = session.execute(
+        select(PriceHistory.sku, PriceHistory.valid_from, PriceHistory.price_cents)
+        .where(PriceHistory.valid_from < end_ts)
+        .order_by(PriceHistory.sku, PriceHistory.valid_from)
+    ).all()
+    has_history = np.zeros(n, dtype=bool)
+    if history:
+        hist = pd.DataFrame(history, columns=["sku", "valid_from", "price"])
+        hist["row"] = hist["sku"].map(index)
+        hist = hist.dropna(subset=["row"])
+        hist["col"] = (pd.to_datetime(hist["valid_from"]).dt.normalize() - pd.Timestamp(start)).dt.days
+        for row, group in hist.groupby("row", sort=False):
+            r = int(row)  # type: ignore[arg-type]
+            change_cols = group["col"].to_numpy(dtype=np.int64)
+            values = group["price"].to_numpy(dtype=np.float64)
+            pos = np.searchsorted(change_cols, np.arange(n_days), side="right") - 1
+            price[r] = np.where(pos >= 0, values[np.clip(pos, 0, None)], np.nan)
+            has_history[r] = True
+            first_price_col[r] = max(int(change_cols[0]), 0)
+    # Without a price history: the daily mean unit price, carried forward (and back to the first day).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        observed = np.where(units > 0, revenue / units, np.nan)
+    fill = ~has_history
+    if fill.any():
+        carried = np.array(pd.DataFrame(observed[fill].T).ffill().bfill().to_numpy().T)
+        price[fill] = carried
+    # Still missing (no history before the first days, or never sold): next known price, then list price.
+    price = np.array(pd.DataFrame(price.T).bfill().to_numpy().T, dtype=np.float64)
+    list_price = np.array([float(p.list_price_cents or 0) for p in products])
+    missing = np.isnan(price)
+    if missing.any():
+        price[missing] = np.broadcast_to(list_price[:, None], price.shape)[missing]
+
+    featured = np.zeros((n, n_days), dtype=bool)
+    cap = np.full((n, n_days), np.inf)
+    plans = session.execute(
+        select(FlashSalePlan.sale_date, PlanItem.sku, PlanItem.sale_price_cents, PlanItem.allocated_units)
+        .join(PlanItem, PlanItem.plan_id == FlashSalePlan.id)
+        .where(FlashSalePlan.status == PlanStatus.CLOSED, FlashSalePlan.sale_date.between(start, end))
+    ).all()
+    for sale_date, sku, sale_price, allocated in plans:
+        found = index.get(sku)
+        if found is None:
+            continue
+        i = found
+        col = (_to_date(sale_date) - start).days
+        featured[i, col] = True
+        cap[i, col] = float(allocated) if allocated is not None else np.inf
+        if has_history[i] or units[i, col] == 0:
+            price[i, col] = float(sale_price)
+    inferred = 0
+    if not plans:
+        # A raw transaction log has no sale plans: treat temporary deep price cuts as promotion days, so
+        # that their extra demand is not read as price sensitivity.
+        promo = _infer_promotions(price, units) & ~has_history[:, None]
+        featured |= promo
+        inferred = int(promo.sum())
+
+    first_sale_col = np.where(units.any(axis=1), np.argmax(units > 0, axis=1), n_days)
+    first_col = np.minimum(first_sale_col, first_price_col)
+    active = np.arange(n_days)[None, :] >= first_col[:, None]
+    price = np.where(price > 0, price, np.nan)
+    price = np.where(np.isnan(price), np.maximum(list_price[:, None], 1.0), price)
+    return SalesPanel(
+        skus=skus,
+        categories=[p.category for p in products],
+        brands=[p.brand for p in products],
+        list_price_cents=list_price,
+        start=start,
+        end=end,
+        units=units,
+        price=price,
+        featured=featured,
+        cap=cap,
+        active=active,
+        has_price_history=has_history,
+        inferred_promotions=inferred,
+        **_signal_offsets(
+            session, skus, [p.category for p in products], [p.brand for p in products], start=start, end=end
+        ),
+    )
+
+
+def _signal_offsets(
+    session: Session,
+    skus: list[str],
+    categories: list[str],
+    brands: list[str],
+    *,
+    start: dt.date,
+    end: dt.date,
+) -> dict[str, Any]:
+    """Log multipliers (n, T) of the stored market signals valid in ``[start, end]`` (the same bounded
+    multipliers forecasts apply), so that the fit explains shocked days by their signal, not by base
+    demand."""
+    rows = session.scalars(
+        select(MarketSignal)
+        .where(MarketSignal.valid_from <= end, MarketSignal.valid_to >= start)
+        .order_by(MarketSignal.id)
+    ).all()
+    effects = []
+    for row in rows:
+        try:
+            effects.append(SignalEffect.from_row(row))
+        except ValueError:
+            continue
+    if not effects:
+        return {"signal_log": None, "signal_ids": []}
+    n_days = (end - start).days + 1
+    out = np.zeros((len(skus), n_days))
+    for t in range(n_days):
+        mult, _ = signal_multipliers(effects, skus, categories, brands, start + dt.timedelta(days=t))
+        out[:, t] = np.log(mult)
+    return {"signal_log": out, "signal_ids": [e.id for e in effects]}
+
+
+def _infer_promotions(price: FloatArray, units: FloatArray, depth: float = PROMO_DEPTH) -> NDArray[np.bool_]:
+    """Days whose observed price is at least ``depth`` below the SKU's rolling 4-week median price."""
+    observed = np.where(units > 0, price, np.nan)
+    rolling = (
+        pd.DataFrame(observed.T)
+        .rolling(window=29, center=True, min_periods=5)
+        .median()
+        .ffill()
+        .bfill()
+        .to_numpy()
+        .T
+    )
+    with np.errstate(invalid="ignore"):
+        return np.asarray((units > 0) & (price < (1.0 - depth) * rolling), dtype=bool)
+
+
+# ---- the model ----------------------------------------------------------------------------------------
+
+
+class SkuDemandParams(BaseModel):
+    """One SKU's fitted demand parameters, for explanations and reports."""
+
+    sku: str
+    category: str
+    brand: str
+    ref_price_cents: int = Field(description="Reference price at which base demand is expressed.")
+    base_units_per_day: float = Field(description="Mean daily units at the reference price at window end.")
+    trend_per_year: float = Field(description="Log growth of base demand per year.")
+    elasticity: float = Field(description="Price elasticity after pooling toward the category (< 0).")
+    elasticity_own: float | None = Field(description="The SKU's own estimate before pooling, if any.")
+    elasticity_se: float | None = Field(description="Standard error of the own estimate.")
+    elasticity_weight: float = Field(description="Weight of the own estimate in the pooled value (0..1).")
+    flash_lift: float = Field(description="Demand multiplier on flash-sale days.")
+    dispersion: float | None = Field(description="Negative-binomial size r (None = Poisson).")
+    selling_days: int = Field(description="Days with sales in the fitting window.")
+
+
+@dataclass
+class DemandModel:
+    """A fitted demand model. Per-SKU arrays are aligned with ``skus``."""
+
+    skus: list[str]
+    categories: list[str]
+    brands: list[str]
+    ref_price_cents: FloatArray
+    level: FloatArray  # log mean units/day at the reference price, weekday-average, at window_end
+    trend: FloatArray  # log growth per year
+    elasticity: FloatArray
+    elasticity_own: FloatArray  # NaN where no own estimate
+    elasticity_se: FloatArray  # NaN where no own estimate
+    elasticity_weight: FloatArray
+    lift: FloatArray
+    dispersion: FloatArray  # NB size r, inf for Poisson
+    selling_days: NDArray[np.int64]
+    category_params: dict[str, dict[str, Any]]  # per category: dow (7 log effects), elasticity, tau2, lift
+    window_start: dt.date
+    window_end: dt.date
+    fitted_at: dt.datetime
+    version: str = MODEL_VERSION
+    metrics: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+    _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self._index = {sku: i for i, sku in enumerate(self.skus)}
+        cats = sorted(self.category_params)
+        self._cat_codes = np.array([cats.index(c) for c in self.categories], dtype=np.int64)
+        self._dow = np.array([self.category_params[c]["dow"] for c in cats], dtype=np.float64).reshape(-1, 7)
+
+    # -- lookups --
+
+    def rows(self, skus: Sequence[str]) -> NDArray[np.int64]:
+        """Row of each SKU; raises :class:`UnknownSkus` naming the first few unknown ones."""
+        index = self._index
+        out = np.fromiter((index.get(s, -1) for s in skus), dtype=np.int64, count=len(skus))
+        if (out < 0).any():
+            unknown = [s for s, r in zip(skus, out, strict=True) if r < 0]
+            shown = ", ".join(unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+            raise UnknownSkus(
+                f"{len(unknown)} SKU(s) are not in demand model {self.id or '(unsaved)'}: {shown}. "
+                "Refit with `python cli.py fit` after adding products."
+            )
+        return out
+
+    def sku_params(self, sku: str) -> SkuDemandParams:
+        i = int(self.rows([sku])[0])
+        own = self.elasticity_own[i]
+        se = self.elasticity_se[i]
+        dow = self._dow[self._cat_codes[i]]
+        return SkuDemandParams(
+            sku=sku,
+            category=self.categories[i],
+            brand=self.brands[i],
+            ref_price_cents=round(self.ref_price_cents[i]),
+            base_units_per_day=float(np.exp(self.level[i]) * np.mean(np.exp(dow))),
+            trend_per_year=float(self.trend[i]),
+            elasticity=float(self.elasticity[i]),
+            elasticity_own=None if np.isnan(own) else float(own),
+            elasticity_se=None if np.isnan(se) else float(se),
+            elasticity_weight=float(self.elasticity_weight[i]),
+            flash_lift=float(self.lift[i]),
+            dispersion=None if not np.isfinite(self.dispersion[i]) else float(self.dispersion[i]),
+            selling_days=int(self.selling_days[i]),
+        )
+
+    # -- forecasting --
+
+    def log_base(self, date: dt.date, rows: NDArray[np.int64]) -> FloatArray:
+        """log base demand (reference price, not featured, no signals) of ``rows`` on ``date``."""
+        years = (date - self.window_end).days / 365.25
+        years = min(years, TREND_HORIZON_YEARS)
+        dow = self._dow[self._cat_codes[rows], date.weekday()]
+        return np.asarray(self.level[rows] + self.trend[rows] * years + dow, dtype=np.float64)
+
+    def expected_units(
+        self,
+        date: dt.date,
+        skus: Sequence[str],
+        prices_cents: ArrayLike,
+        featured: bool | ArrayLike = True,
+        signals: Sequence[SignalEffect] | None = None,
+    ) -> FloatArray:
+        """Expected units (n, k) at the given prices; ``featured`` is a bool or one bool per SKU."""
+        return self.forecast_grid(date, skus, prices_cents, featured, signals).mean
+
+    def forecast_grid(
+        self,
+        date: dt.date,
+        skus: Sequence[str],
+        prices_cents: ArrayLike,
+        featured: bool | ArrayLike = True,
+        signals: Sequence[SignalEffect] | None = None,
+    ) -> ForecastGrid:
+        """Forecast demand of ``skus`` on ``date`` at each candidate price.
+
+        ``prices_cents`` is (n, k) (or (n,) for one price each) in cents, positive. ``featured`` says
+        whether the SKUs are in that day's flash sale (a bool or one per SKU). ``signals`` are applied as
+        bounded multipliers (pass ``tools.signals.active_signals(session, date)`` to use the stored ones);
+        the grid lists which signals touched each SKU.
+        """
+        skus = list(skus)
+        prices = np.asarray(prices_cents)
+        if prices.ndim == 1:
+            prices = prices[:, None]
+        if prices.ndim != 2 or prices.shape[0] != len(skus):
+            raise DemandModelError(
+                f"prices_cents must be (n, k) with n = {len(skus)} SKUs; got shape {prices.shape}"
+            )
+        if prices.size and (not np.all(np.isfinite(prices)) or np.any(prices <= 0)):
+            raise DemandModelError("prices_cents must be positive and finite")
+        rows = self.rows(skus)
+        feat = np.broadcast_to(np.asarray(featured, dtype=bool), (len(skus),))
+        log_mean = (
+            self.log_base(date, rows)[:, None]
+            + self.elasticity[rows, None] * np.log(prices / self.ref_price_cents[rows, None])
+            + np.where(feat, np.log(self.lift[rows]), 0.0)[:, None]
+        )
+        touched: list[list[int]] = [[] for _ in skus]
+        if signals:
+            mult, touched = signal_multipliers(
+                signals,
+                skus,
+                [self.categories[r] for r in rows],
+                [self.brands[r] for r in rows],
+                date,
+            )
+            log_mean = log_mean + np.log(mult)[:, None]
+        return ForecastGrid(
+            skus=skus,
+            prices_cents=np.rint(prices).astype(np.int64),
+            mean=np.exp(log_mean),
+            dispersion=self.dispersion[rows],
+            signal_ids=touched,
+            model_id=self.id,
+            meta={"date": date.isoformat(), "featured": bool(feat.all()) if len(feat) else bool(featured)},
+        )
+
+    # -- persistence --
+
+    def to_params(self) -> dict[str, Any]:
+        def floats(a: ArrayLike) -> list[float | None]:
+            return [None if not math.isfinite(v) else float(v) for v in np.asarray(a, dtype=float)]
+
+        return {
+            "skus": list(self.skus),
+            "category": list(self.categories),
+            "brand": list(self.brands),
+            "ref_price_cents": floats(self.ref_price_cents),
+            "level": floats(self.level),
+            "trend": floats(self.trend),
+            "elasticity": floats(self.elasticity),
+            "elasticity_own": floats(self.elasticity_own),
+            "elasticity_se": floats(self.elasticity_se),
+            "elasticity_weight": floats(self.elasticity_weight),
+            "lift": floats(self.lift),
+            "dispersion": floats(self.dispersion),  # None = Poisson
+            "selling_days": [int(v) for v in self.selling_days],
+            "categories": self.category_params,
+        }
+
+    @classmethod
+    def from_run(cls, run: DemandModelRun) -> DemandModel:
+        p = run.params
+
+        def arr(key: str, missing: float = np.nan) -> FloatArray:
+            return np.array([missing if v is None else v for v in p[key]], dtype=np.float64)
+
+        return cls(
+            skus=list(p["skus"]),
+            categories=list(p["category"]),
+            brands=list(p["brand"]),
+            ref_price_cents=arr("ref_price_cents"),
+            level=arr("level"),
+            trend=arr("trend"),
+            elasticity=arr("elasticity"),
+            elasticity_own=arr("elasticity_own"),
+            elasticity_se=arr("elasticity_se"),
+            elasticity_weight=arr("elasticity_weight"),
+            lift=arr("lift"),
+            dispersion=arr("dispersion", np.inf),
+            selling_days=np.array(p["selling_days"], dtype=np.int64),
+            category_params=dict(p["categories"]),
+            window_start=run.window_start,
+            window_end=run.window_end,
+            fitted_at=run.fitted_at,
+            version=run.version,
+            metrics=dict(run.metrics or {}),
+            id=run.id,
+        )
+
+
+def save_demand_model(session: Session, model: DemandModel) -> int:
+    """Store ``model`` in ``demand_model`` (in the caller's transaction); sets and returns its id."""
+    run = DemandModelRun(
+        fitted_at=model.fitted_at,
+        window_start=model.window_start,
+        window_end=model.window_end,
+        version=model.version,
+        params=model.to_params(),
+        metrics=model.metrics,
+    )
+    session.add(run)
+    session.flush()
+    model.id = run.id
+    return run.id
+
+
+def load_demand_model(session: Session, model_id: int) -> DemandModel:
+    run = session.get(DemandModelRun, model_id)
+    if run is None:
+        raise DemandModelError(f"no demand model with id {model_id}; run `python cli.py fit` to fit one")
+    return DemandModel.from_run(run)
+
+
+def load_latest_demand_model(session: Session) -> DemandModel | None:
+    """The most recently fitted stored model, or ``None`` when none has been fitted yet."""
+    run = session.scalars(
+        select(DemandModelRun).order_by(DemandModelRun.fitted_at.desc(), DemandModelRun.id.desc()).limit(1)
+    ).first()
+    return None if run is None else DemandModel.from_run(run)
+
+
+# ---- fitting --------------------------------------------------------------------------------------------
+
+
+def _censored_mean(mu: FloatArray, cap: FloatArray, size: FloatArray | float = np.inf) -> FloatArray:
+    """E[D | D >= cap] for D negative binomial with mean ``mu`` and size ``size`` (Poisson if inf).
+
+    Uses ``E[D 1{D >= a}] = mu P(D' >= a - 1)`` with ``D' ~ NB(size + 1, p)`` (``D' = D`` for Poisson).
+    """
+    r = np.broadcast_to(np.asarray(size, dtype=np.float64), np.shape(mu))
+    poisson = ~np.isfinite(r)
+    r_nb = np.where(poisson, 1.0, r)
+    p_nb = r_nb / (r_nb + mu)
+    num = np.where(poisson, stats.poisson.sf(cap - 2.0, mu), stats.nbinom.sf(cap - 2.0, r_nb + 1.0, p_nb))
+    den = np.where(poisson, stats.poisson.sf(cap - 1.0, mu), stats.nbinom.sf(cap - 1.0, r_nb, p_nb))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(den > 1e-12, mu * num / np.maximum(den, 1e-300), cap + mu)
+    return np.asarray(np.maximum(out, cap), dtype=np.float64)
+
+
+@dataclass
+class _CategoryFit:
+    dow: FloatArray  # (7,) log effects, mean zero
+    elasticity: float
+    lift: float  # log lift
+    sku_level: dict[int, float]  # row -> log level (at window end)
+    sku_trend: dict[int, float]
+
+
+def _fit_category_pooled(
+    rows: NDArray[np.int64],
+    panel: SalesPanel,
+    y: FloatArray,
+    years: FloatArray,
+    logrel: FloatArray,
+    *,
+    offset: FloatArray | None = None,
+) -> _CategoryFit:
+    """Pooled Poisson regression of one category: SKU fixed effects and trends, weekday, log price, flash.
+
+    An ``offset`` (n, T) in log units enters as the equivalent rate regression: target ``y / e^offset`` with
+    sample weights ``e^offset`` has the same Poisson likelihood (scikit-learn has no offset argument)."""
+    from sklearn.linear_model import PoissonRegressor
+
+    sub_active = panel.active[rows]
+    r_idx, t_idx = np.nonzero(sub_active)
+    m = len(r_idx)
+    n_sku = len(rows)
+    target = y[rows][r_idx, t_idx]
+    weight = None
+    if offset is not None:
+        weight = np.exp(offset[rows][r_idx, t_idx])
+        target = target / weight
+    wd = panel.weekday[t_idx]
+    yrs = years[t_idx]
+    lp = logrel[rows][r_idx, t_idx]
+    ft = panel.featured[rows][r_idx, t_idx].astype(np.float64)
+    # Columns: n_sku dummies | n_sku trends | 6 weekdays (Mon base) | log price | featured
+    ones = np.ones(m)
+    wd_rows = np.flatnonzero(wd > 0)
+    data = np.concatenate([ones, yrs, np.ones(len(wd_rows)), lp, ft])
+    row_ids = np.concatenate([np.arange(m), np.arange(m), wd_rows, np.arange(m), np.arange(m)])
+    col_ids = np.concatenate(
+        [
+            r_idx,
+            n_sku + r_idx,
+            2 * n_sku + wd[wd_rows] - 1,
+            np.full(m, 2 * n_sku + 6),
+            np.full(m, 2 * n_sku + 7),
+        ]
+    )
+    x = sparse.csr_matrix((data, (row_ids, col_ids)), shape=(m, 2 * n_sku + 8))
+    reg = PoissonRegressor(alpha=1e-6, fit_intercept=False, solver="newton-cholesky", max_iter=100, tol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg.fit(x, target, sample_weight=weight)
+    coef = reg.coef_
+    dow = np.concatenate([[0.0], coef[2 * n_sku : 2 * n_sku + 6]])
+    dow_mean = dow.mean()
+    dow = dow - dow_mean
+    return _CategoryFit(
+        dow=dow,
+        elasticity=float(coef[2 * n_sku + 6]),
+        lift=float(coef[2 * n_sku + 7]),
+        sku_level={int(rows[j]): float(coef[j] + dow_mean) for j in range(n_sku)},
+        sku_trend={int(rows[j]): float(coef[n_sku + j]) for j in range(n_sku)},
+    )
+
+
+def _sku_regression(
+    y: FloatArray, years: FloatArray, logrel: FloatArray, offset: FloatArray
+) -> tuple[FloatArray, FloatArray] | None:
+    """Per-SKU quasi-Poisson GLM y ~ 1 + years + log(p/ref) with an offset; (params, se) or None."""
+    import statsmodels.api as sm
+
+    x = np.column_stack([np.ones_like(years), years, logrel])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(scale="X2", maxiter=50)
+    except (ValueError, np.linalg.LinAlgError, FloatingPointError):
+        return None
+    params = np.asarray(res.params, dtype=np.float64)
+    se = np.asarray(res.bse, dtype=np.float64)
+    if not (np.all(np.isfinite(params)) and np.all(np.isfinite(se))):
+        return None
+    return params, se
+
+
+def _pool(estimates: FloatArray, se: FloatArray, prior_mean: float) -> tuple[float, float]:
+    """(mean, tau²) of per-SKU estimates by DerSimonian-Laird random effects; ``prior_mean`` and no
+    between-SKU variance when fewer than 3 SKUs have an estimate."""
+    ok = np.isfinite(estimates) & np.isfinite(se) & (se > 0)
+    if ok.sum() < 3:
+        return prior_mean, 0.0
+    mean, tau2, _ = _pool_with_se(estimates[ok], se[ok])
+    return mean, tau2
+
+
+def _dispersion_size(y: FloatArray, mu: FloatArray) -> float:
+    """NB size r from the Cameron-Trivedi auxiliary regression ((y-mu)^2 - y)/mu = alpha * mu (OLS)."""
+    import statsmodels.api as sm
+
+    ok = mu > 1e-6
+    if ok.sum() < 10:
+        return np.inf
+    aux = ((y[ok] - mu[ok]) ** 2 - y[ok]) / mu[ok]
+    alpha = float(sm.OLS(aux, mu[ok]).fit().params[0])
+    return np.inf if alpha <= 1e-3 else 1.0 / alpha
+
+
+def _levels(y: FloatArray, act: NDArray[np.bool_], log_rest: FloatArray, n_days: int) -> FloatArray:
+    """Per-SKU log level: the Poisson MLE of an intercept given the other terms, log(sum y / sum exp(rest)).
+
+    A SKU that never sold gets half a unit over its active window (or over the whole window)."""
+    expo = np.exp(log_rest)
+    denom = np.where(act, expo, 0.0).sum(axis=1)
+    total = np.where(act, y, 0.0).sum(axis=1)
+    total = np.where(total > 0, total, 0.5)
+    fallback = expo.sum(axis=1) / max(n_days, 1) * np.maximum(act.sum(axis=1), 1)
+    denom = np.where(denom > 0, denom, fallback)
+    return np.asarray(np.log(total / np.maximum(denom, 1e-12)), dtype=np.float64)
+
+
+def _flash_lifts(
+    y: FloatArray,
+    sale: NDArray[np.bool_],
+    log_no_lift: FloatArray,
+    cat_of: NDArray[np.int64],
+    prior_log_lift: FloatArray,
+) -> FloatArray:
+    """Per-SKU log flash lift: its category's, shrunk toward the shop's by empirical Bayes.
+
+    A category's raw log lift is log(observed / expected-without-lift units) over its SKUs' sale days
+    (se from the Poisson count); category values are pooled toward the shop mean with DerSimonian-Laird
+    weights. A category without sale days keeps ``prior_log_lift`` (the pooled GLM's estimate, 0 = none).
+    SKU-level lifts are not estimated: a SKU is featured on a handful of days at most, and when all of them
+    sold out its own censored-data estimate is unbounded."""
+    n_cat = len(prior_log_lift)
+    obs = np.bincount(cat_of, weights=np.where(sale, y, 0.0).sum(axis=1), minlength=n_cat)
+    exp_ = np.bincount(cat_of, weights=np.where(sale, np.exp(log_no_lift), 0.0).sum(axis=1), minlength=n_cat)
+    has = exp_ > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        raw = np.where(has, np.log(np.maximum(obs, 0.5) / np.where(has, exp_, 1.0)), np.nan)
+        raw_se = np.where(has, np.sqrt(1.0 / np.maximum(obs, 0.5)), np.inf)
+    cat_mean = np.where(has, raw, np.asarray(prior_log_lift, dtype=np.float64))
+    if has.sum() >= 3:
+        shop_mean, tau2, _ = _pool_with_se(raw[has], raw_se[has])
+        w = np.where(has, tau2 / (tau2 + np.where(has, raw_se, 1.0) ** 2), 0.0)
+        cat_mean = np.where(has, shop_mean + w * (np.nan_to_num(raw) - shop_mean), cat_mean)
+    return np.asarray(
+        np.clip(cat_mean[cat_of], np.log(LIFT_RANGE[0]), np.log(LIFT_RANGE[1])), dtype=np.float64
+    )
+
+
+def _pool_with_se(estimates: FloatArray, se: FloatArray) -> tuple[float, float, float]:
+    """(random-effects mean, tau², se of the mean) by DerSimonian-Laird (statsmodels combine_effects)."""
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    ok = np.isfinite(estimates) & np.isfinite(se) & (se > 0)
+    if ok.sum() == 0:
+        return float("nan"), 0.0, float("inf")
+    if ok.sum() < 3:
+        w = 1.0 / se[ok] ** 2
+        return float((w * estimates[ok]).sum() / w.sum()), 0.0, float(np.sqrt(1.0 / w.sum()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = combine_effects(estimates[ok], se[ok] ** 2, method_re="dl")
+    return float(res.mean_effect_re), float(max(res.tau2, 0.0)), float(res.sd_eff_w_re)
+
+
+def fit_demand_model(
+    session: Session,
+    *,
+    window_end: dt.date | None = None,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    progress: ProgressCallback | None = None,
+) -> DemandModel:
+    """Fit the demand model on the ``window_days`` days of order history ending at ``window_end``.
+
+    ``window_end`` defaults to the day of the newest order line. Nothing is written to the database; call
+    :func:`save_demand_model` to store the result.
+    """
+    started = time.perf_counter()
+    last = last_sales_date(session)
+    if last is None:
+        raise NoSalesHistory("there are no order lines to fit on; build a shop with `python cli.py demo`")
+    end = window_end or last
+    if end > last:
+        raise DemandModelError(
+            f"--window-end {end} is after the newest order ({last}): days without data would read as days "
+            "without sales. Leave it out to fit up to the newest order."
+        )
+    if window_days < 28:
+        raise DemandModelError(f"the fitting window must be at least 28 days, got {window_days}")
+    start = end - dt.timedelta(days=window_days - 1)
+    panel = load_sales_panel(session, start, end)
+    if not panel.units[panel.active].sum() > 0:
+        raise NoSalesHistory(f"no sales between {start} and {end}; pick another --window-end")
+    return fit_panel(panel, progress=progress, started=started)
+
+
+def _single_threaded() -> Any:
+    # Many small regressions: OpenMP/BLAS thread pools only add contention (10x slower on a busy machine).
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    return threadpool_limits(limits=1)
+
+
+def fit_panel(
+    panel: SalesPanel, *, progress: ProgressCallback | None = None, started: float | None = None
+) -> DemandModel:
+    """Fit the demand model on an already loaded :class:`SalesPanel`."""
+    started = time.perf_counter() if started is None else started
+    with _single_threaded():
+        return _fit_panel(panel, progress, started)
+
+
+def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: float) -> DemandModel:
+    n, n_days = panel.units.shape
+    cats = sorted(set(panel.categories))
+    cat_of = np.array([cats.index(c) for c in panel.categories], dtype=np.int64)
+    selling_days = (panel.units > 0).sum(axis=1).astype(np.int64)
+    years = (np.arange(n_days) - (n_days - 1)) / 365.25  # 0 at window end
+
+    # Reference price: list price when known, else the median price over the active window.
+    active_price = np.where(panel.active, panel.price, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median_price = np.nanmedian(active_price, axis=1)
+    median_price = np.where(np.isfinite(median_price), median_price, panel.price[:, -1])
+    ref = np.where(panel.list_price_cents > 0, panel.list_price_cents, median_price)
+    ref = np.maximum(ref, 1.0)
+    logrel = np.log(panel.price / ref[:, None])
+    y = panel.units.copy()
+    censored = panel.censored
+    sig = panel.signal_log if panel.signal_log is not None else np.zeros_like(y)
+    total_steps = len(cats) + n + 3
+    done = 0
+
+    def tick(stage: str, steps: int = 1) -> None:
+        nonlocal done
+        done += steps
+        if progress is not None:
+            progress(stage, done, total_steps)
+
+    # Stage 1: pooled category regressions (weekday profile, category elasticity and flash lift), with
+    # one EM step for sold-out sale days.
+    cat_fits: dict[int, _CategoryFit] = {}
+    for c, _name in enumerate(cats):
+        rows = np.flatnonzero((cat_of == c) & (selling_days > 0))
+        if len(rows) == 0:
+            cat_fits[c] = _CategoryFit(np.zeros(7), -1.5, 0.0, {}, {})
+            tick("category regressions")
+            continue
+        fit = _fit_category_pooled(rows, panel, y, years, logrel, offset=panel.signal_log)
+        cens_rows = censored[rows]
+        if cens_rows.any():
+            r_idx, t_idx = np.nonzero(cens_rows)
+            g = rows[r_idx]
+            mu = np.exp(
+                np.array([fit.sku_level[int(i)] for i in g])
+                + np.array([fit.sku_trend[int(i)] for i in g]) * years[t_idx]
+                + fit.dow[panel.weekday[t_idx]]
+                + fit.elasticity * logrel[g, t_idx]
+                + fit.lift
+                + sig[g, t_idx]
+            )
+            y[g, t_idx] = _censored_mean(mu, panel.cap[g, t_idx])
+            fit = _fit_category_pooled(rows, panel, y, years, logrel, offset=panel.signal_log)
+        cat_fits[c] = fit
+        tick("category regressions")
+
+    # Stage 2: per-SKU elasticity and trend regressions with the category's weekday and lift as offsets.
+    dow_of = np.array([cat_fits[c].dow for c in range(len(cats))])  # (C, 7)
+    lift_c = np.array([cat_fits[c].lift for c in range(len(cats))])
+    own = np.full((n, 3), np.nan)
+    own_se = np.full((n, 3), np.nan)
+    weekday = panel.weekday
+    for i in range(n):
+        c = cat_of[i]
+        act = panel.active[i]
+        lr = logrel[i, act]
+        if selling_days[i] >= MIN_FIT_DAYS and np.ptp(lr) > 1e-3:
+            offset = dow_of[c, weekday[act]] + lift_c[c] * panel.featured[i, act] + sig[i, act]
+            res = _sku_regression(y[i, act], years[act], lr, offset)
+            if res is not None:
+                own[i], own_se[i] = res
+        tick("SKU regressions")
+
+    # Stage 3: empirical-Bayes pooling of elasticities and trends toward their category.
+    elasticity = np.empty(n)
+    weight = np.zeros(n)
+    trend = np.empty(n)
+    category_params: dict[str, dict[str, Any]] = {}
+    for c, name in enumerate(cats):
+        members = np.flatnonzero(cat_of == c)
+        e_hat, e_se = own[members, 2], own_se[members, 2]
+        pooled_e = cat_fits[c].elasticity
+        mean_e, tau2_e = _pool(e_hat, e_se, prior_mean=pooled_e)
+        if not np.isfinite(mean_e):
+            mean_e = pooled_e
+        mean_e = float(np.clip(mean_e, *ELASTICITY_RANGE))
+        w = np.where(np.isfinite(e_se), tau2_e / (tau2_e + np.where(np.isfinite(e_se), e_se, 1.0) ** 2), 0.0)
+        w = np.where(np.isfinite(e_hat), w, 0.0)
+        elasticity[members] = np.clip(mean_e + w * (np.nan_to_num(e_hat) - mean_e), *ELASTICITY_RANGE)
+        weight[members] = w
+        t_hat, t_se = own[members, 1], own_se[members, 1]
+        sku_trends = np.array([cat_fits[c].sku_trend.get(int(i), np.nan) for i in members])
+        prior_t = float(np.nanmedian(sku_trends)) if np.isfinite(sku_trends).any() else 0.0
+        mean_t, tau2_t = _pool(t_hat, t_se, prior_mean=prior_t)
+        if not np.isfinite(mean_t):
+            mean_t = prior_t
+        wt = np.where(np.isfinite(t_se), tau2_t / (tau2_t + np.where(np.isfinite(t_se), t_se, 1.0) ** 2), 0.0)
+        wt = np.where(np.isfinite(t_hat), wt, 0.0)
+        trend[members] = mean_t + wt * (np.nan_to_num(t_hat) - mean_t)
+        category_params[name] = {
+            "dow": [float(v) for v in cat_fits[c].dow],
+            "elasticity": mean_e,
+            "elasticity_pooled_glm": pooled_e,
+            "elasticity_tau2": tau2_e,
+            "trend": mean_t,
+            "trend_tau2": tau2_t,
+        }
+    tick("pooling")
+
+    # Stage 4: per-SKU level given the pooled slopes (Poisson MLE of the intercept, closed form), each SKU's
+    # category's flash lift (shrunk toward the shop's), and the NB dispersion per category.
+    # Then sold-out sale days are re-imputed under the fitted negative binomial and stage 4 repeated (EM).
+    no_lift = (
+        dow_of[cat_of][:, weekday] + trend[:, None] * years[None, :] + elasticity[:, None] * logrel + sig
+    )
+    act = panel.active
+    usable = act & ~censored
+    lift_log = lift_c[cat_of].copy()
+    level = np.zeros(n)
+    dispersion = np.full(n, np.inf)
+    for _em in range(3):
+        for _ in range(2):
+            level = _levels(y, act, no_lift + lift_log[:, None] * panel.featured, n_days)
+            lift_log = _flash_lifts(y, panel.featured & act, level[:, None] + no_lift, cat_of, lift_c)
+        mu_all = np.exp(level[:, None] + no_lift + lift_log[:, None] * panel.featured)
+        for c in range(len(cats)):
+            members = cat_of == c
+            mask = usable & members[:, None]
+            dispersion[members] = _dispersion_size(panel.units[mask], mu_all[mask])
+        if not censored.any():
+            break
+        r_idx, t_idx = np.nonzero(censored)
+        y[r_idx, t_idx] = _censored_mean(mu_all[r_idx, t_idx], panel.cap[r_idx, t_idx], dispersion[r_idx])
+    lift_by_cat = {c: float(np.exp(np.median(lift_log[cat_of == c]))) for c in range(len(cats))}
+    for c, name in enumerate(cats):
+        r_c = float(dispersion[cat_of == c][0]) if (cat_of == c).any() else np.inf
+        category_params[name]["lift"] = lift_by_cat[c]
+        category_params[name]["lift_pooled_glm"] = float(np.exp(lift_c[c]))
+        category_params[name]["dispersion"] = None if not np.isfinite(r_c) else r_c
+    tick("levels, lifts, dispersion", 2)
+
+    fitted = mu_all[usable]
+    observed = panel.units[usable]
+    metrics = {
+        "fit_seconds": round(time.perf_counter() - started, 3),
+        "n_skus": n,
+        "n_sku_days": int(act.sum()),
+        "n_units": float(panel.units[act].sum()),
+        "n_sale_days": int((panel.featured & act).sum()),
+        "n_censored_days": int(censored.sum()),
+        "n_own_elasticities": int(np.isfinite(own[:, 2]).sum()),
+        "in_sample_wape": float(np.abs(observed - fitted).sum() / max(observed.sum(), 1e-9)),
+        "price_source": "price_history" if panel.has_price_history.any() else "order_lines",
+        "inferred_promotion_days": panel.inferred_promotions,
+        "market_signals_in_window": panel.signal_ids,
+    }
+    return DemandModel(
+        skus=panel.skus,
+        categories=panel.categories,
+        brands=panel.brands,
+        ref_price_cents=ref,
+        level=level,
+        trend=trend,
+        elasticity=elasticity,
+        elasticity_own=own[:, 2],
+        elasticity_se=own_se[:, 2],
+        elasticity_weight=weight,
+        lift=np.exp(lift_log),
+        dispersion=dispersion,
+        selling_days=selling_days,
+        category_params=category_params,
+        window_start=panel.start,
+        window_end=panel.end,
+        fitted_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        metrics=metrics,
+    )
