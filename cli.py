@@ -6,10 +6,12 @@ function and renders the result. Library errors (``FlashSaleError``) become one-
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
@@ -105,7 +107,6 @@ def demo(
     replace: bool = typer.Option(False, "--replace", help="Empty a database that already holds a shop."),
 ) -> None:
     """Create the database and fill it with a simulated shop (a year of orders, prices, news, reviews)."""
-    import datetime as dt
     from pathlib import Path
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -116,12 +117,7 @@ def demo(
 
     overrides: dict[str, Any] = {"seed": seed}
     if end_date is not None:
-        try:
-            overrides["end_date"] = dt.date.fromisoformat(end_date)
-        except ValueError as exc:
-            raise typer.BadParameter(
-                f"{end_date!r} is not a date (YYYY-MM-DD)", param_hint="--end-date"
-            ) from exc
+        overrides["end_date"] = _parse_date_option(end_date, "--end-date")
     config = SimConfig.scaled(scale, **overrides)
     engine = engine_from_settings()
     with Progress(
@@ -456,67 +452,102 @@ def _file_argument() -> Any:
     return typer.Argument(..., help="The CSV file to import (first line: the column names).")
 
 
-def _encoding_option() -> Any:
-    return typer.Option(
-        "utf-8", help="Text encoding of the file, e.g. latin-1 or cp1252 for files saved by Excel on Windows."
-    )
+@dataclass(frozen=True)
+class _CsvArgs:
+    """The options every import command shares (see :data:`_CSV_OPTIONS`)."""
+
+    encoding: str
+    delimiter: str
+    map_items: list[str] | None
+    mapping_file: Path | None
+    date_formats: list[str] | None
+    skip_bad_rows: bool
+    rejects: Path | None
+    batch_size: int
 
 
-def _delimiter_option() -> Any:
-    return typer.Option(",", help="Field delimiter, e.g. ';' for files saved with a European locale.")
+#: (parameter, type, Typer option) of each option in :class:`_CsvArgs`, in the order ``--help`` lists them.
+_CSV_OPTIONS: tuple[tuple[str, Any, Callable[[], Any]], ...] = (
+    (
+        "encoding",
+        str,
+        lambda: typer.Option(
+            "utf-8",
+            help="Text encoding of the file, e.g. latin-1 or cp1252 for files saved by Excel on Windows.",
+        ),
+    ),
+    (
+        "delimiter",
+        str,
+        lambda: typer.Option(",", help="Field delimiter, e.g. ';' for files saved with a European locale."),
+    ),
+    (
+        "map_items",
+        list[str] | None,
+        lambda: typer.Option(
+            None, "--map", help="Column of a field as field=Column, e.g. --map sku=StockCode (repeatable)."
+        ),
+    ),
+    (
+        "mapping_file",
+        Path | None,
+        lambda: typer.Option(
+            None,
+            help='TOML file with one table per kind of field = "Column" lines, e.g. [orders] sku = "Code".',
+        ),
+    ),
+    (
+        "date_formats",
+        list[str] | None,
+        lambda: typer.Option(
+            None,
+            "--date-format",
+            help="strptime format of the dates, e.g. '%d/%m/%Y %H:%M'; repeat to try several in order; "
+            "'iso' means ISO 8601 (the default).",
+        ),
+    ),
+    (
+        "skip_bad_rows",
+        bool,
+        lambda: typer.Option(
+            False, help="Write bad rows to the rejects file (with an error column) and load the rest."
+        ),
+    ),
+    (
+        "rejects",
+        Path | None,
+        lambda: typer.Option(
+            None, help="Rejects file of --skip-bad-rows; default <name>.rejects.csv next to FILE."
+        ),
+    ),
+    ("batch_size", int, lambda: typer.Option(10_000, min=1, help="Rows validated and written per batch.")),
+)
 
 
-def _map_option() -> Any:
-    return typer.Option(
-        None, "--map", help="Column of a field as field=Column, e.g. --map sku=StockCode (repeatable)."
-    )
+def _with_csv_options(func: Callable[..., None]) -> Callable[..., None]:
+    """Give an import command the options of :data:`_CSV_OPTIONS` after its own.
+
+    ``func`` declares a keyword-only ``csv: _CsvArgs`` parameter; the command Typer sees has the shared
+    options in its place and hands them to ``func`` as one :class:`_CsvArgs`.
+    """
+    import inspect
+
+    @functools.wraps(func)
+    def command(*args: Any, **kwargs: Any) -> None:
+        csv = _CsvArgs(**{name: kwargs.pop(name) for name, _, _ in _CSV_OPTIONS})
+        func(*args, csv=csv, **kwargs)
+
+    own = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "csv"]
+    shared = [
+        inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=option(), annotation=kind)
+        for name, kind, option in _CSV_OPTIONS
+    ]
+    command.__signature__ = inspect.Signature([*own, *shared], return_annotation=None)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in [*own, *shared]} | {"return": None}
+    return command
 
 
-def _mapping_file_option() -> Any:
-    return typer.Option(
-        None, help='TOML file with one table per kind of field = "Column" lines, e.g. [orders] sku = "Code".'
-    )
-
-
-def _date_format_option() -> Any:
-    return typer.Option(
-        None,
-        "--date-format",
-        help="strptime format of the dates, e.g. '%d/%m/%Y %H:%M'; repeat to try several in order; "
-        "'iso' means ISO 8601 (the default).",
-    )
-
-
-def _skip_bad_rows_option() -> Any:
-    return typer.Option(
-        False, help="Write bad rows to the rejects file (with an error column) and load the rest."
-    )
-
-
-def _rejects_option() -> Any:
-    return typer.Option(
-        None, help="Rejects file of --skip-bad-rows; default <name>.rejects.csv next to FILE."
-    )
-
-
-def _batch_size_option() -> Any:
-    return typer.Option(10_000, min=1, help="Rows validated and written per batch.")
-
-
-def _run_import(
-    kind: str,
-    file: Path,
-    *,
-    encoding: str,
-    delimiter: str,
-    map_items: list[str] | None,
-    mapping_file: Path | None,
-    date_formats: list[str] | None,
-    skip_bad_rows: bool,
-    rejects: Path | None,
-    batch_size: int,
-    **kind_options: Any,
-) -> None:
+def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> None:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -529,17 +560,17 @@ def _run_import(
     from db.importers import ImportOptions, import_csv, load_mapping_file, parse_map_options
 
     mapping: dict[str, str] = {}
-    if mapping_file is not None:
-        mapping.update(load_mapping_file(mapping_file, kind))  # type: ignore[arg-type]
-    mapping.update(parse_map_options(map_items or []))
+    if csv.mapping_file is not None:
+        mapping.update(load_mapping_file(csv.mapping_file, kind))  # type: ignore[arg-type]
+    mapping.update(parse_map_options(csv.map_items or []))
     options = ImportOptions(
-        encoding=encoding,
-        delimiter=delimiter,
+        encoding=csv.encoding,
+        delimiter=csv.delimiter,
         mapping=mapping,
-        date_formats=tuple(date_formats or ()),
-        skip_bad_rows=skip_bad_rows,
-        rejects_path=rejects,
-        batch_size=batch_size,
+        date_formats=tuple(csv.date_formats or ()),
+        skip_bad_rows=csv.skip_bad_rows,
+        rejects_path=csv.rejects,
+        batch_size=csv.batch_size,
         **kind_options,
     )
     engine = engine_from_settings()
@@ -599,33 +630,11 @@ _IMPORT_HELP = {
 
 
 def _register_simple_import(kind: str) -> None:
-    def command(
-        file: Path = _file_argument(),
-        *,
-        encoding: str = _encoding_option(),
-        delimiter: str = _delimiter_option(),
-        map_items: list[str] | None = _map_option(),
-        mapping_file: Path | None = _mapping_file_option(),
-        date_formats: list[str] | None = _date_format_option(),
-        skip_bad_rows: bool = _skip_bad_rows_option(),
-        rejects: Path | None = _rejects_option(),
-        batch_size: int = _batch_size_option(),
-    ) -> None:
-        _run_import(
-            kind,
-            file,
-            encoding=encoding,
-            delimiter=delimiter,
-            map_items=map_items,
-            mapping_file=mapping_file,
-            date_formats=date_formats,
-            skip_bad_rows=skip_bad_rows,
-            rejects=rejects,
-            batch_size=batch_size,
-        )
+    def command(file: Path = _file_argument(), *, csv: _CsvArgs) -> None:
+        _run_import(kind, file, csv)
 
     command.__name__ = f"import_{kind.replace('-', '_')}"
-    import_app.command(kind, help=_IMPORT_HELP[kind])(user_errors(command))
+    import_app.command(kind, help=_IMPORT_HELP[kind])(user_errors(_with_csv_options(command)))
 
 
 for _kind in _IMPORT_HELP:
@@ -634,20 +643,14 @@ for _kind in _IMPORT_HELP:
 
 @import_app.command("inventory")
 @user_errors
+@_with_csv_options
 def import_inventory(
     file: Path = _file_argument(),
     *,
     as_of: str | None = typer.Option(
         None, help="Snapshot time of rows without an as_of cell (ISO 8601); default: now (UTC)."
     ),
-    encoding: str = _encoding_option(),
-    delimiter: str = _delimiter_option(),
-    map_items: list[str] | None = _map_option(),
-    mapping_file: Path | None = _mapping_file_option(),
-    date_formats: list[str] | None = _date_format_option(),
-    skip_bad_rows: bool = _skip_bad_rows_option(),
-    rejects: Path | None = _rejects_option(),
-    batch_size: int = _batch_size_option(),
+    csv: _CsvArgs,
 ) -> None:
     """Import stock levels. Columns: sku, on_hand (required); reserved, as_of. A (sku, as_of) pair may
     appear once."""
@@ -663,20 +666,14 @@ def import_inventory(
     _run_import(
         "inventory",
         file,
-        encoding=encoding,
-        delimiter=delimiter,
-        map_items=map_items,
-        mapping_file=mapping_file,
-        date_formats=date_formats,
-        skip_bad_rows=skip_bad_rows,
-        rejects=rejects,
-        batch_size=batch_size,
+        csv,
         as_of=snapshot,
     )
 
 
 @import_app.command("orders")
 @user_errors
+@_with_csv_options
 def import_orders(
     file: Path = _file_argument(),
     *,
@@ -714,28 +711,14 @@ def import_orders(
     skip_non_products: bool = typer.Option(
         False, help="Drop lines of non-product codes instead of loading them."
     ),
-    encoding: str = _encoding_option(),
-    delimiter: str = _delimiter_option(),
-    map_items: list[str] | None = _map_option(),
-    mapping_file: Path | None = _mapping_file_option(),
-    date_formats: list[str] | None = _date_format_option(),
-    skip_bad_rows: bool = _skip_bad_rows_option(),
-    rejects: Path | None = _rejects_option(),
-    batch_size: int = _batch_size_option(),
+    csv: _CsvArgs,
 ) -> None:
     """Import order lines (one row per line: order_id, sku, qty, unit_price, ts; customer_id, description,
     country optional) into orders, order lines and customers. An order id already imported is an error."""
     _run_import(
         "orders",
         file,
-        encoding=encoding,
-        delimiter=delimiter,
-        map_items=map_items,
-        mapping_file=mapping_file,
-        date_formats=date_formats,
-        skip_bad_rows=skip_bad_rows,
-        rejects=rejects,
-        batch_size=batch_size,
+        csv,
         preset=preset,
         create_products=create_products,
         default_margin=default_margin,
@@ -748,6 +731,23 @@ def import_orders(
 
 
 # ---- demand model ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr, fed by the ``progress(stage, done, total)`` callback it yields."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=err_console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("loading sales", total=None)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        yield progress
 
 
 def _parse_date_option(value: str | None, hint: str) -> Any:
@@ -771,7 +771,6 @@ def fit(
     window_days: int = typer.Option(365, min=28, help="Days of history to fit on, ending at --window-end."),
 ) -> None:
     """Fit the demand model on the order history and store it (the plans record which model they used)."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from db.engine import make_session_factory
@@ -779,18 +778,7 @@ def fit(
 
     end = _parse_date_option(window_end, "--window-end")
     factory = make_session_factory(engine_from_settings())
-    with (
-        Progress(
-            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(), console=err_console, transient=True,
-        ) as bar,
-        factory.begin() as session,
-    ):  # fmt: skip
-        task = bar.add_task("loading sales", total=None)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
+    with _stage_progress() as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
     table = Table(title=f"Demand model {model_id} ({model.window_start} to {model.window_end})")
@@ -827,25 +815,13 @@ def backtest(
 ) -> None:
     """Score the demand model on held-out weeks: WAPE and bias vs a naive baseline and the simulator's truth,
     and elasticity recovery against the true elasticities."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from db.engine import make_session_factory
     from evals.backtest import run_backtest, save_chart
 
     factory = make_session_factory(engine_from_settings())
-    with (
-        Progress(
-            TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-            TimeElapsedColumn(), console=err_console, transient=True,
-        ) as bar,
-        factory() as session,
-    ):  # fmt: skip
-        task = bar.add_task("loading sales", total=None)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
+    with _stage_progress() as progress, factory() as session:
         result = run_backtest(session, weeks=weeks, progress=progress)
     table = Table(
         title=f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
@@ -932,13 +908,15 @@ def slack(
 
 
 def _print_draft(result: Any) -> None:
+    from tools.formatting import format_cents
+
     verb = "Reused the existing" if result.reused else "Wrote the"
     console.print(f"{verb} draft for {result.sale_date} in {result.folder}")
     plan = result.data["plan"]
     console.print(
         f"plan {plan['plan_id']} (draft): {len(plan['items'])} SKUs, expected revenue "
-        f"{plan['expected_revenue_cents'] / 100:,.2f}, "
-        f"gross profit {plan['expected_profit_cents'] / 100:,.2f}; "
+        f"{format_cents(plan['expected_revenue_cents'])}, "
+        f"gross profit {format_cents(plan['expected_profit_cents'])}; "
         f"demand model {result.demand_model_id}{' (refitted)' if result.refitted else ''}; "
         f"{result.narrative_label}",
         highlight=False,
@@ -1052,7 +1030,7 @@ def schedule(
 def _print_plan(result: Any, plan_id: int) -> None:
     from rich.table import Table
 
-    from tools.optimizer import format_cents
+    from tools.formatting import format_cents
 
     table = Table(title=f"Flash-sale plan {plan_id} (draft)", show_lines=False)
     for col in ("SKU", "category", "off", "price", "alloc", "exp. sold", "revenue", "profit", "margin"):

@@ -8,8 +8,13 @@ and ``FLASHSALE_LLM_MODEL``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 import httpx
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -98,3 +103,28 @@ def require_llm(settings: Settings) -> ChatOpenAI:
     if not probe.ok:
         raise ModelUnavailable(probe.base_url, probe.detail)
     return make_chat_model(settings, streaming=True)
+
+
+class MessageChatModel(BaseChatModel):
+    """A LangChain chat model that answers a list of messages with one ``AIMessage`` from :meth:`reply`.
+
+    The in-process model (:class:`assistant.local_model.LocalChatModel`) and the scripted and stub models of
+    the tests and evals subclass it and implement only ``reply`` (and ``_llm_type``). ``bind_tools`` returns
+    the model unchanged; a model that shows the tools to its network overrides it.
+    """
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Self:
+        return self
+
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
+        """The answer to ``messages``; generation stops at any of the ``stop`` strings."""
+        raise NotImplementedError
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=self.reply(messages, stop))])

@@ -16,13 +16,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages.tool import tool_call
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
+from assistant.llm import MessageChatModel
 from db.errors import FlashSaleError
 
 LOCAL_INSTALL_HINT = 'the local backend needs transformers and torch: pip install -e ".[local]"'
@@ -80,7 +79,7 @@ def parse_tool_calls(text: str) -> tuple[str, list[dict[str, Any]], list[dict[st
                 }
             )
             continue
-        calls.append({"name": name, "args": args, "id": call_id, "type": "tool_call"})
+        calls.append(dict(tool_call(name=name, args=args, id=call_id)))
     content = _TOOL_CALL.sub("", text).strip()
     return content, calls, invalid
 
@@ -115,7 +114,7 @@ def to_chat_dicts(messages: Sequence[BaseMessage]) -> list[dict[str, Any]]:
     return out
 
 
-class LocalChatModel(BaseChatModel):
+class LocalChatModel(MessageChatModel):
     """A transformers causal LM behind the chat-model interface (greedy or sampled decoding on CPU)."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
@@ -174,13 +173,7 @@ class LocalChatModel(BaseChatModel):
     def count_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return len(self.tokenizer.encode(self.render_prompt(messages), add_special_tokens=False))
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
         import torch
 
         if self.hf_model is None or self.tokenizer is None:
@@ -208,10 +201,9 @@ class LocalChatModel(BaseChatModel):
             "output_tokens": len(new_tokens),
             "total_tokens": int(inputs["input_ids"].shape[1]) + len(new_tokens),
         }
-        message = AIMessage(
+        return AIMessage(
             content=content,
             tool_calls=calls,
             invalid_tool_calls=invalid,
             usage_metadata=usage,
         )
-        return ChatResult(generations=[ChatGeneration(message=message)])

@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 
 from assistant.grounding import check_grounding
 from assistant.prompts import load_prompt
+from tools.formatting import format_cents, pct
 
 NARRATIVE_PROMPT = "draft_narrative_v1"
 TEMPLATE_AUTHOR = "template"
@@ -94,14 +95,6 @@ class Narrative:
         return self.author != TEMPLATE_AUTHOR
 
 
-def _money(cents: int) -> str:
-    return f"{cents / 100:,.2f}"
-
-
-def _pct(fraction: float) -> str:
-    return f"{fraction * 100:.0f} %"
-
-
 def template_narrative(facts: NarrativeFacts) -> str:
     """A deterministic narrative from the facts alone (used when no model is reachable)."""
     parts: list[str] = []
@@ -113,15 +106,15 @@ def template_narrative(facts: NarrativeFacts) -> str:
             f"The draft plan{f' {facts.plan_id}' if facts.plan_id else ''} for {facts.sale_date} puts "
             f"{facts.n_items} SKUs on sale ({cats}) with {facts.allocated_units:,} units set aside. "
             f"It expects {facts.expected_units:,.0f} units sold for "
-            f"{_money(facts.expected_revenue_cents)} of "
-            f"revenue and {_money(facts.expected_profit_cents)} of gross profit, at a markdown cost of "
-            f"{_money(facts.markdown_cost_cents)}."
+            f"{format_cents(facts.expected_revenue_cents)} of "
+            f"revenue and {format_cents(facts.expected_profit_cents)} of gross profit, at a markdown cost of "
+            f"{format_cents(facts.markdown_cost_cents)}."
         )
         top = facts.top_items[:3]
         parts.append(
             "The largest expected profit comes from "
             + ", ".join(
-                f"{i.sku} ({i.title}) at {_pct(i.discount)} off, {_money(i.expected_profit_cents)}"
+                f"{i.sku} ({i.title}) at {pct(i.discount, 0)} off, {format_cents(i.expected_profit_cents)}"
                 for i in top
             )
             + "."
@@ -130,10 +123,10 @@ def template_narrative(facts: NarrativeFacts) -> str:
         parts.append(f"The solver status is {facts.solver_status}, {gap}.")
     if facts.last_sale is not None:
         ls = facts.last_sale
-        st = "unknown" if ls.sell_through is None else _pct(ls.sell_through)
+        st = "unknown" if ls.sell_through is None else pct(ls.sell_through, 0)
         parts.append(
             f"The last closed sale (plan {ls.plan_id}, {ls.sale_date}) sold {ls.units:,} units for "
-            f"{_money(ls.gmv_cents)} of GMV and {_money(ls.gross_profit_cents)} of gross profit; "
+            f"{format_cents(ls.gmv_cents)} of GMV and {format_cents(ls.gross_profit_cents)} of gross profit; "
             f"sell-through was {st} with {ls.stock_outs} stock-outs."
         )
     else:

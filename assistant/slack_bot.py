@@ -49,6 +49,7 @@ from assistant.settings import Settings
 from db.engine import session_scope
 from db.errors import FlashSaleError
 from db.models import FlashSalePlan, PlanItem
+from tools.formatting import format_cents, pct
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -214,7 +215,7 @@ def plan_summary(session: Session, plan_id: int) -> str | None:
     status = getattr(plan.status, "value", plan.status)
     text = (
         f"*Plan {plan_id}* for {plan.sale_date} ({status}): {n} SKUs, {int(units):,} units allocated, "
-        f"expected revenue {int(revenue) / 100:,.2f}, expected gross profit {int(profit) / 100:,.2f}."
+        f"expected revenue {format_cents(int(revenue))}, expected gross profit {format_cents(int(profit))}."
     )
     if plan.approved_by:
         text += f" Approved by {plan.approved_by}."
@@ -439,38 +440,32 @@ class FlashSaleBot:
         """
         started = time.perf_counter()
         approver = f"slack:{user}"
-        inputs = {"plan_id": plan_id, "approvers": sorted(self.approvers)}
-        if user not in self.approvers:
-            message = (
-                f"Only the configured approvers can approve plans; plan {plan_id} is unchanged. "
-                "Ask an approver (FLASHSALE_SLACK_APPROVERS)."
-            )
+
+        def refused(error: str, message: str) -> ApprovalOutcome:
             self.audit(
                 user=approver,
                 kind="approval",
                 name=APPROVE_ACTION,
-                inputs=inputs,
+                inputs={"plan_id": plan_id, "approvers": sorted(self.approvers)},
                 outputs={"approved": False},
                 started=started,
-                error="not an approver",
+                error=error,
             )
             return ApprovalOutcome(False, plan_id, message)
+
+        if user not in self.approvers:
+            return refused(
+                "not an approver",
+                f"Only the configured approvers can approve plans; plan {plan_id} is unchanged. "
+                "Ask an approver (FLASHSALE_SLACK_APPROVERS).",
+            )
         from tools.plans import approve_plan
 
         try:
             with session_scope(self.factory) as session:
                 approve_plan(session, plan_id, approver, channel=CHANNEL)
         except FlashSaleError as exc:
-            self.audit(
-                user=approver,
-                kind="approval",
-                name=APPROVE_ACTION,
-                inputs=inputs,
-                outputs={"approved": False},
-                started=started,
-                error=str(exc),
-            )
-            return ApprovalOutcome(False, plan_id, f"Plan {plan_id} was not approved: {exc}")
+            return refused(str(exc), f"Plan {plan_id} was not approved: {exc}")
         return ApprovalOutcome(True, plan_id, f"Plan {plan_id} approved by <@{user}>.")
 
     def plan_message(self, plan_id: int) -> tuple[str, list[dict[str, Any]]] | None:
@@ -756,22 +751,22 @@ def draft_message(result: DraftResult) -> tuple[str, list[dict[str, Any]]]:
     lines = [
         f"*Flash-sale plan draft for {result.sale_date}* (plan {plan['plan_id']}, status draft)",
         f"{len(items)} SKUs, {plan['allocated_units']:,} units allocated; expected revenue "
-        f"{plan['expected_revenue_cents'] / 100:,.2f}, "
-        f"gross profit {plan['expected_profit_cents'] / 100:,.2f}.",
+        f"{format_cents(plan['expected_revenue_cents'])}, "
+        f"gross profit {format_cents(plan['expected_profit_cents'])}.",
     ]
     lines += [
-        f"• {i['sku']} {i['title']}: -{i['discount'] * 100:.0f} % at {i['sale_price_cents'] / 100:,.2f}, "
-        f"{i['allocated_units']:,} units, profit {i['expected_profit_cents'] / 100:,.2f}"
+        f"• {i['sku']} {i['title']}: -{i['discount'] * 100:.0f} % at {format_cents(i['sale_price_cents'])}, "
+        f"{i['allocated_units']:,} units, profit {format_cents(i['expected_profit_cents'])}"
         for i in items[:8]
     ]
     if len(items) > 8:
         lines.append(f"… and {len(items) - 8} more in {result.markdown_path.name}")
     last = data.get("last_sale")
     if last:
-        st = "–" if last["sell_through"] is None else f"{last['sell_through'] * 100:.1f} %"
         lines.append(
-            f"Last sale (plan {last['plan_id']}, {last['sale_date']}): GMV {last['gmv_cents'] / 100:,.2f}, "
-            f"sell-through {st}, {last['stock_outs']} stock-outs."
+            f"Last sale (plan {last['plan_id']}, {last['sale_date']}): "
+            f"GMV {format_cents(last['gmv_cents'])}, "
+            f"sell-through {pct(last['sell_through'])}, {last['stock_outs']} stock-outs."
         )
     if data.get("signals"):
         lines.append(

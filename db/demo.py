@@ -155,8 +155,10 @@ def build_demo(
             conn.exec_driver_sql("ANALYZE")
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     else:
+        # VACUUM (outside any transaction) sets the visibility map of the freshly written tables, so that
+        # period scans (the KPI report) run as index-only scans; ANALYZE refreshes the planner's statistics.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.exec_driver_sql("ANALYZE")
+            conn.exec_driver_sql("VACUUM ANALYZE")
     writer.report("done", 1.0)
     return DemoSummary(config, sim_run_id, dict(writer.counts), time.perf_counter() - started)
 

@@ -328,6 +328,11 @@ def import_csv(
         raise
     if rejects is not None:
         summary.rejects_path = rejects.commit()
+    if kind == "orders" and engine.dialect.name == "postgresql":
+        # Outside the transaction: set the visibility map of the new order lines (index-only period scans
+        # in the KPI report) and refresh statistics. Pages already all-visible are skipped, so it is cheap.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE orders, order_line")
     return summary
 
 
@@ -793,18 +798,22 @@ class _Handler:
         return written
 
 
+#: Columns of the ``product`` rows written by the catalog import and by orders with ``create_products``.
+PRODUCT_COLUMNS = (
+    "sku",
+    "title",
+    "category",
+    "brand",
+    "cost_cents",
+    "list_price_cents",
+    "is_product",
+    "attributes",
+)
+
+
 class _CatalogHandler(_Handler):
     model = CatalogRow
-    columns = (
-        "sku",
-        "title",
-        "category",
-        "brand",
-        "cost_cents",
-        "list_price_cents",
-        "is_product",
-        "attributes",
-    )
+    columns = PRODUCT_COLUMNS
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
@@ -982,16 +991,7 @@ class _OrdersHandler(_Handler):
     (id, customer, timestamp, line), so memory grows with the number of orders, not of lines."""
 
     model = OrderLineRow
-    product_columns = (
-        "sku",
-        "title",
-        "category",
-        "brand",
-        "cost_cents",
-        "list_price_cents",
-        "is_product",
-        "attributes",
-    )
+    product_columns = PRODUCT_COLUMNS
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)

@@ -31,13 +31,9 @@ from sqlalchemy import func, select
 from db.engine import make_engine, make_session_factory
 from db.models import DemandModelRun, OrderLine
 from evals.run_evals import CaseResult, run
+from evals.timing import percentile
 
 TARGET_MS = 300.0
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -108,14 +104,14 @@ def main(argv: list[str] | None = None) -> None:
             category,
             str(len(rs)),
             f"{statistics.median(overhead):.1f}",
-            f"{_pct(overhead, 0.95):.1f}",
+            f"{percentile(overhead, 0.95):.1f}",
             f"{max(overhead):.1f}",
             f"{statistics.median([r.tool_ms for r in rs]):.1f}",
             f"{statistics.median([r.overhead_ms - r.tool_ms for r in rs]):.1f}",
         )
     console.print(table)
     worst = max(results, key=lambda r: r.overhead_ms)
-    p95 = _pct([r.overhead_ms for r in results], 0.95)
+    p95 = percentile([r.overhead_ms for r in results], 0.95)
     verdict = "within" if p95 < TARGET_MS else "ABOVE"
     console.print(
         f"p95 overhead {p95:.1f} ms: {verdict} the {TARGET_MS:.0f} ms target · slowest turn: {worst.id} "

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 import tools.demand  # noqa: F401  (imported up front: its import time is not the report's)
 from db.engine import make_engine, make_session_factory
-from db.models import OrderLine
+from db.models import Customer, Order, OrderLine, Product
 from tools.kpi import kpi_report, parse_date, parse_group_by
 
 
@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     by = parse_group_by(None if args.by == "none" else args.by)
     with factory() as session:
         total_lines, last_ts = session.execute(select(func.count(), func.max(OrderLine.ts))).one()
+        sizes = {
+            name: session.scalar(select(func.count()).select_from(model))
+            for name, model in (("products", Product), ("customers", Customer), ("orders", Order))
+        }
         if last_ts is None:
             raise SystemExit("The shop has no order lines: build one with `python cli.py demo`.")
         end = parse_date(args.end, "--end") or (
@@ -55,7 +59,10 @@ def main(argv: list[str] | None = None) -> None:
                 OrderLine.ts < dt.datetime.combine(end + dt.timedelta(days=1), dt.time()),
             )
         )
-    print(f"shop: {engine.url.render_as_string()} ({engine.dialect.name}), {total_lines:,} order lines")
+    print(
+        f"shop: {engine.url.render_as_string()} ({engine.dialect.name}), {total_lines:,} order lines, "
+        + ", ".join(f"{count:,} {name}" for name, count in sizes.items())
+    )
     print(f"period: {start} to {end} ({args.days} days, {period_lines:,} order lines), by {by or 'total'}")
     timings = []
     for run in range(args.repeat):

@@ -25,25 +25,23 @@ import time
 import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 import httpx
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from rich.console import Console
 from rich.table import Table
 
+from assistant.llm import MessageChatModel
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
+from evals.timing import percentile
 
 SECRET = "bench-signing-secret"
 TARGET_S = 3.0
 
 
-class SlowModel(BaseChatModel):
+class SlowModel(MessageChatModel):
     """Answers "Noted." after ``seconds``; tools are accepted and never called."""
 
     seconds: float = 2.0
@@ -52,23 +50,9 @@ class SlowModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "slow-stub"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> SlowModel:
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
         time.sleep(self.seconds)
-        return ChatResult(generations=[ChatGeneration(message=AIMessage("Noted."))])
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+        return AIMessage("Noted.")
 
 
 def _signed(body: bytes) -> dict[str, str]:
@@ -170,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
             name,
             str(len(values)),
             f"{statistics.median(values):.3f}" if values else "-",
-            f"{_pct(values, 0.95):.3f}",
+            f"{percentile(values, 0.95):.3f}",
             f"{max(values, default=0):.3f}",
         )
     console.print(table)

@@ -9,7 +9,13 @@ from __future__ import annotations
 import numpy as np
 
 from tools.forecast import ForecastGrid
-from tools.optimizer import DEFAULT_LADDER, Candidates, PlanConstraints, ladder_prices
+from tools.optimizer import (
+    CLEARANCE_VALUE_OF_COST,
+    DEFAULT_LADDER,
+    Candidates,
+    PlanConstraints,
+    ladder_prices,
+)
 
 
 def synthetic_candidates(
@@ -57,7 +63,7 @@ def synthetic_candidates(
         safety_stock=safety,
         competitor_price_cents=competitor,
         excess_units=excess,
-        clearance_value_cents=np.asarray(cost * 0.2, dtype=np.float64),
+        clearance_value_cents=np.asarray(cost * CLEARANCE_VALUE_OF_COST, dtype=np.float64),
     )
 
 

@@ -11,10 +11,10 @@ import itertools
 import json
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages.tool import tool_call
+
+from assistant.llm import MessageChatModel
 
 _ids = itertools.count(1)
 
@@ -31,7 +31,7 @@ def value_at(data: Any, path: str) -> Any:
     return data
 
 
-class ScriptedPolicyModel(BaseChatModel):
+class ScriptedPolicyModel(MessageChatModel):
     """Calls ``expected_tools`` (resolved) on the first turn, then states ``facts`` from the results."""
 
     expected_tools: list[dict[str, Any]]
@@ -42,23 +42,14 @@ class ScriptedPolicyModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "scripted-policy"
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> ScriptedPolicyModel:
-        return self
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
         results = {m.name: str(m.content) for m in messages if isinstance(m, ToolMessage) and m.name}
         if not results:
             calls = [
-                {"name": t["name"], "args": t["args"], "id": f"policy_{next(_ids)}", "type": "tool_call"}
+                tool_call(name=t["name"], args=t["args"], id=f"policy_{next(_ids)}")
                 for t in self.expected_tools
             ]
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=calls))])
+            return AIMessage(content="", tool_calls=calls)
         lines = []
         for fact in self.facts:
             try:
@@ -68,4 +59,4 @@ class ScriptedPolicyModel(BaseChatModel):
                 continue
             lines.append(f"{fact['path']}: {value}")
         text = "\n".join(lines) or "Answered from: " + ", ".join(sorted(results))
-        return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
+        return AIMessage(content=text)

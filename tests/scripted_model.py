@@ -13,11 +13,11 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages.tool import tool_call
 from pydantic import Field
+
+from assistant.llm import MessageChatModel
 
 Reply = AIMessage | Callable[[list[BaseMessage]], AIMessage]
 _ids = itertools.count(1)
@@ -25,7 +25,7 @@ _ids = itertools.count(1)
 
 def call(name: str, **args: Any) -> dict[str, Any]:
     """A tool call dict for :func:`tool_calls`."""
-    return {"name": name, "args": args, "id": f"call_{next(_ids)}", "type": "tool_call"}
+    return dict(tool_call(name=name, args=args, id=f"call_{next(_ids)}"))
 
 
 def tool_calls(*calls: dict[str, Any], content: str = "") -> AIMessage:
@@ -44,7 +44,7 @@ def last_tool_json(messages: list[BaseMessage]) -> Any:
     raise AssertionError("no tool result in the messages")
 
 
-class ScriptedChatModel(BaseChatModel):
+class ScriptedChatModel(MessageChatModel):
     replies: list[Any] = Field(default_factory=list)
     calls: list[list[BaseMessage]] = Field(default_factory=list)
     bound_tools: list[Any] = Field(default_factory=list)
@@ -61,16 +61,9 @@ class ScriptedChatModel(BaseChatModel):
     def enqueue(self, *replies: Reply) -> None:
         self.replies.extend(replies)
 
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
         self.calls.append(list(messages))
         if not self.replies:
             raise AssertionError(f"scripted model: no reply left for call {len(self.calls)}")
         reply = self.replies.pop(0)
-        message = reply(list(messages)) if callable(reply) else reply
-        return ChatResult(generations=[ChatGeneration(message=message)])
+        return reply(list(messages)) if callable(reply) else reply

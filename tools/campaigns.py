@@ -46,6 +46,7 @@ from db.models import (
     Product,
     SignalScope,
 )
+from tools.formatting import format_cents
 from tools.kpi import KpiInputError, UnknownPlan, period_bounds
 
 Metric = Literal["gross_profit", "gmv", "units"]
@@ -453,10 +454,6 @@ def _bootstrap_means(x: NDArray[np.float64], n_boot: int, rng: np.random.Generat
     return np.asarray(np.concatenate(parts), dtype=np.float64)
 
 
-def _money(cents: float) -> str:
-    return f"{cents / 100:,.2f}"
-
-
 def verdict_text(c: Comparison) -> str:
     """One plain-language sentence about the comparison, e.g. "Plan B earned 12.3 % more profit per day
     (95 % CI 4.1 % to 20.5 %): the difference is significant"."""
@@ -479,7 +476,10 @@ def verdict_text(c: Comparison) -> str:
     if c.metric == "units":
         amount, interval = f"{c.difference:,.2f} units", f"{c.ci_low:,.2f} to {c.ci_high:,.2f}"
     else:
-        amount, interval = f"{_money(c.difference)} {what}", f"{_money(c.ci_low)} to {_money(c.ci_high)}"
+        amount, interval = (
+            f"{format_cents(c.difference)} {what}",
+            f"{format_cents(c.ci_low)} to {format_cents(c.ci_high)}",
+        )
     return f"{c.label_b} {verb} {amount} {per} more than {c.label_a} ({level} {interval}): {tail}"
 
 

@@ -19,7 +19,6 @@ against the facts) or from a template otherwise, labelled either way; the charts
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import os
 import time
@@ -49,6 +48,8 @@ from tools.demand import (
     load_latest_demand_model,
     save_demand_model,
 )
+from tools.formatting import format_cents, html_head, html_table, md_escape, md_table, pct
+from tools.formatting import html_escape as _h
 from tools.optimizer import ObjectiveWeights, PlanConstraints, PlanResult, SolverOptions, optimize_plan
 
 DRAFT_FILES = ("draft.md", "draft.html", "draft.json")
@@ -317,12 +318,7 @@ def _plan_data(session: Session, result: PlanResult, plan_id: int | None) -> dic
         "status": result.status,
         "objective": result.objective,
         "gap": result.gap,
-        "expected_revenue_cents": result.expected_revenue_cents,
-        "expected_profit_cents": result.expected_profit_cents,
-        "expected_units": result.expected_units,
-        "allocated_units": result.allocated_units,
-        "markdown_cost_cents": result.markdown_cost_cents,
-        "clearance_value_cents": result.clearance_value_cents,
+        **result.expected_totals(),
         "constraints": result.constraints.model_dump(mode="json"),
         "weights": result.weights.model_dump(mode="json"),
         "binding": [{"label": b.label, "dual": b.dual, "slack": b.slack} for b in result.binding],
@@ -410,14 +406,6 @@ def narrative_facts(data: dict[str, Any]) -> NarrativeFacts:
 # ---- rendering ---------------------------------------------------------------------------------------------
 
 
-def _money(cents: float | None) -> str:
-    return "–" if cents is None else f"{cents / 100:,.2f}"
-
-
-def _pct(fraction: float | None, digits: int = 1) -> str:
-    return "–" if fraction is None else f"{fraction * 100:.{digits}f} %"
-
-
 PLAN_COLUMNS = (
     "SKU",
     "Title",
@@ -438,13 +426,13 @@ def plan_rows(data: dict[str, Any]) -> list[list[str]]:
             i["sku"],
             i["title"],
             i["category"],
-            _pct(i["discount"], 0),
-            _money(i["list_price_cents"]),
-            _money(i["sale_price_cents"]),
+            pct(i["discount"], 0),
+            format_cents(i["list_price_cents"]),
+            format_cents(i["sale_price_cents"]),
             f"{i['allocated_units']:,}",
             f"{i['expected_units']:,.1f}",
-            _money(i["expected_revenue_cents"]),
-            _money(i["expected_profit_cents"]),
+            format_cents(i["expected_revenue_cents"]),
+            format_cents(i["expected_profit_cents"]),
         ]
         for i in sorted(data["plan"]["items"], key=lambda i: -i["expected_profit_cents"])
     ]
@@ -452,33 +440,23 @@ def plan_rows(data: dict[str, Any]) -> list[list[str]]:
 
 def kpi_rows(last: dict[str, Any]) -> list[tuple[str, str]]:
     return [
-        ("GMV", _money(last["gmv_cents"])),
-        ("Gross profit", _money(last["gross_profit_cents"])),
-        ("Margin", _pct(last["margin"])),
+        ("GMV", format_cents(last["gmv_cents"])),
+        ("Gross profit", format_cents(last["gross_profit_cents"])),
+        ("Margin", pct(last["margin"])),
         ("Units", f"{last['units']:,}"),
         ("Orders", "–" if last["orders"] is None else f"{last['orders']:,}"),
         ("Unique buyers", f"{last['unique_buyers']:,}"),
-        ("Average discount depth", _pct(last["avg_discount_depth"])),
+        ("Average discount depth", pct(last["avg_discount_depth"])),
         ("Allocated units", f"{last['allocated_units']:,}"),
-        ("Sell-through", _pct(last["sell_through"])),
+        ("Sell-through", pct(last["sell_through"])),
         ("Stock-outs", str(last["stock_outs"])),
         (
             "Incremental units",
             "–" if last["incremental_units"] is None else f"{last['incremental_units']:,.1f}",
         ),
-        ("Forecast WAPE", _pct(last["forecast_wape"])),
-        ("Forecast bias", _pct(last["forecast_bias"])),
+        ("Forecast WAPE", pct(last["forecast_wape"])),
+        ("Forecast bias", pct(last["forecast_bias"])),
     ]
-
-
-def _md_cell(text: Any) -> str:
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join(["---"] * 3 + ["---:"] * (len(header) - 3)) + "|"]
-    out += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in rows]
-    return out
 
 
 def _signal_line(s: dict[str, Any]) -> str:
@@ -503,15 +481,18 @@ def render_markdown(data: dict[str, Any]) -> str:
     out += ["", "## Summary", ""]
     out.append(
         f"{len(plan['items'])} SKUs, {plan['allocated_units']:,} units allocated; expected "
-        f"{plan['expected_units']:,.1f} units, revenue {_money(plan['expected_revenue_cents'])}, "
+        f"{plan['expected_units']:,.1f} units, revenue {format_cents(plan['expected_revenue_cents'])}, "
         "gross profit "
-        f"{_money(plan['expected_profit_cents'])}, markdown cost {_money(plan['markdown_cost_cents'])}. "
-        f"Solver: {plan['status']}, gap {_pct(plan['gap'], 2)} to the LP bound."
+        f"{format_cents(plan['expected_profit_cents'])}, "
+        f"markdown cost {format_cents(plan['markdown_cost_cents'])}. "
+        f"Solver: {plan['status']}, gap {pct(plan['gap'], 2)} to the LP bound."
     )
     narrative = data["narrative"]["text"].replace("<", "&lt;").replace(">", "&gt;")  # model text: no raw HTML
-    out += ["", "## Narrative", "", f"*{_md_cell(data['narrative']['label'])}*", "", narrative, ""]
+    out += ["", "## Narrative", "", f"*{md_escape(data['narrative']['label'])}*", "", narrative, ""]
     out += ["## Plan", ""]
-    out += _md_table(PLAN_COLUMNS, plan_rows(data)) if plan["items"] else ["No SKU was selected."]
+    out += (
+        md_table(PLAN_COLUMNS, plan_rows(data), left_columns=3) if plan["items"] else ["No SKU was selected."]
+    )
     if plan["binding"]:
         out += [
             "",
@@ -526,10 +507,10 @@ def render_markdown(data: dict[str, Any]) -> str:
         out.append(f"KPIs of plan {last['plan_id']} on {last['sale_date']}:")
         out.append("")
         out += ["| KPI | Value |", "|---|---:|"] + [f"| {k} | {v} |" for k, v in kpi_rows(last)]
-        out += [f"> {_md_cell(n)}" for n in last["notes"]]
+        out += [f"> {md_escape(n)}" for n in last["notes"]]
     out += ["", "## Market signals behind the plan", ""]
     if data["signals"]:
-        out += [f"- {_md_cell(_signal_line(s))}" for s in data["signals"]]
+        out += [f"- {md_escape(_signal_line(s))}" for s in data["signals"]]
     else:
         out.append("No stored market signal touched the forecast of a planned SKU.")
     out += ["", "## Charts", ""]
@@ -548,53 +529,31 @@ img { max-width: 100%; }
 """
 
 
-def _h(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _html_table(header: list[str] | tuple[str, ...], rows: list[list[str]]) -> list[str]:
-    out = [
-        "<table>",
-        "<thead><tr>" + "".join(f"<th>{_h(h)}</th>" for h in header) + "</tr></thead>",
-        "<tbody>",
-    ]
-    out += ["<tr>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>" for row in rows]
-    return [*out, "</tbody>", "</table>"]
-
-
 def render_html(data: dict[str, Any]) -> str:
     plan = data["plan"]
     title = f"Flash-sale plan draft for {data['sale_date']}"
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{_h(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_h(title)}</h1>",
+        *html_head(title, _CSS),
         f'<p class="label">Generated {_h(data["generated_at"])} · draft plan {_h(plan["plan_id"])} (a person '
         f"approves it) · demand model {_h(data['demand_model']['id'])}</p>",
         "<h2>Summary</h2>",
         f"<p>{_h(len(plan['items']))} SKUs, {_h(format(plan['allocated_units'], ','))} units allocated; "
         "expected "
-        f"revenue {_h(_money(plan['expected_revenue_cents']))}, gross profit "
-        f"{_h(_money(plan['expected_profit_cents']))}. Solver: {_h(plan['status'])}.</p>",
+        f"revenue {_h(format_cents(plan['expected_revenue_cents']))}, gross profit "
+        f"{_h(format_cents(plan['expected_profit_cents']))}. Solver: {_h(plan['status'])}.</p>",
         "<h2>Narrative</h2>",
         f'<p class="label">{_h(data["narrative"]["label"])}</p>',
         f"<p>{_h(data['narrative']['text'])}</p>",
         "<h2>Plan</h2>",
     ]
-    out += _html_table(PLAN_COLUMNS, plan_rows(data)) if plan["items"] else ["<p>No SKU was selected.</p>"]
+    out += html_table(PLAN_COLUMNS, plan_rows(data)) if plan["items"] else ["<p>No SKU was selected.</p>"]
     out.append("<h2>Last sale</h2>")
     last = data["last_sale"]
     if last is None:
         out.append(f"<p>No sale was closed before {_h(data['sale_date'])}.</p>")
     else:
         out.append(f"<p>KPIs of plan {_h(last['plan_id'])} on {_h(last['sale_date'])}:</p>")
-        out += _html_table(["KPI", "Value"], [[k, v] for k, v in kpi_rows(last)])
+        out += html_table(["KPI", "Value"], [[k, v] for k, v in kpi_rows(last)])
     out.append("<h2>Market signals behind the plan</h2>")
     if data["signals"]:
         out += ["<ul>", *(f"<li>{_h(_signal_line(s))}</li>" for s in data["signals"]), "</ul>"]

@@ -34,14 +34,19 @@ Definitions (all over order lines with ``ts`` in ``[start 00:00, end + 1 day 00:
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
 from sqlalchemy import (
     ColumnElement,
+    Connection,
+    Engine,
     Float,
     Select,
     and_,
@@ -55,6 +60,7 @@ from sqlalchemy import (
     text,
     true,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from db.errors import FlashSaleError
@@ -386,6 +392,61 @@ def _fill_buyers(fig: KpiFigures, row: Any) -> None:
     fig.repeat_buyer_share = _ratio(fig.repeat_buyers, fig.unique_buyers)
 
 
+# ---- a second connection on the same snapshot (PostgreSQL) --------------------------------------------
+
+
+@contextmanager
+def _snapshot_twin(session: Session) -> Iterator[Connection | None]:
+    """A second PostgreSQL connection that sees exactly the rows the session sees, or ``None``.
+
+    The session's transaction exports its snapshot (``pg_export_snapshot``, as ``pg_dump --jobs`` does) and
+    the twin adopts it, so a query run on the twin in another thread returns what it would have returned in
+    the session while the session runs other queries: the report uses two cores. ``None`` (run everything
+    in the session) on SQLite, when the session is bound to a connection rather than an engine, and when
+    its transaction has written rows that another connection could not see.
+    """
+    bind = session.get_bind()
+    if not isinstance(bind, Engine) or bind.dialect.name != "postgresql":
+        yield None
+        return
+    if session.execute(text("SELECT txid_current_if_assigned()")).scalar() is not None:
+        yield None  # uncommitted writes in this transaction
+        return
+    snapshot = str(session.execute(text("SELECT pg_export_snapshot()")).scalar_one())
+    if not re.fullmatch(r"[0-9A-Fa-f-]+", snapshot):  # SET takes no bind parameters: check what is inlined
+        yield None
+        return
+    twin = _open_twin(bind, snapshot)
+    try:
+        yield twin
+    finally:
+        if twin is not None:
+            twin.rollback()
+            twin.close()
+
+
+def _open_twin(engine: Engine, snapshot: str) -> Connection | None:
+    """A connection in a transaction on ``snapshot``; ``None`` when none can be had (e.g. the server's
+    connection limit), in which case the report runs everything in the session."""
+    try:
+        twin = engine.connect().execution_options(isolation_level="REPEATABLE READ")
+    except DBAPIError:
+        return None
+    try:
+        twin.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        _apply_postgres_settings(twin)
+    except DBAPIError:
+        twin.close()
+        return None
+    return twin
+
+
+def _apply_postgres_settings(target: Session | Connection) -> None:
+    """``SET LOCAL`` the report's settings (until the transaction ends): see POSTGRES_SETTINGS."""
+    for setting, setting_value in POSTGRES_SETTINGS.items():
+        target.execute(text(f"SET LOCAL {setting} = '{setting_value}'"))
+
+
 # ---- plan items -----------------------------------------------------------------------------------------
 
 
@@ -655,10 +716,45 @@ def kpi_report(
     t0, t1 = period_bounds(start, end)
 
     if session.get_bind().dialect.name == "postgresql":
-        # Until the caller's transaction ends (SET LOCAL): see POSTGRES_SETTINGS.
-        for setting, setting_value in POSTGRES_SETTINGS.items():
-            session.execute(text(f"SET LOCAL {setting} = '{setting_value}'"))
+        _apply_postgres_settings(session)
+    with _snapshot_twin(session) as twin, ThreadPoolExecutor(max_workers=1) as pool:
+        # The buyers of the groups (of the total without groups), the report's heaviest aggregate, run on
+        # the twin connection while the session computes everything else.
+        side: Future[list[Any]] | None = None
+        if twin is not None:
+            side_query = _buyers_query(key, t0, t1, skus)
+            side = pool.submit(lambda: list(twin.execute(side_query)))
+        return _report(
+            session,
+            start=start,
+            end=end,
+            by=by,
+            plan_id=plan_id,
+            key=key,
+            skus=skus,
+            t0=t0,
+            t1=t1,
+            counterfactual=counterfactual,
+            side=side,
+        )
 
+
+def _report(
+    session: Session,
+    *,
+    start: dt.date,
+    end: dt.date,
+    by: GroupBy | None,
+    plan_id: int | None,
+    key: ColumnElement[Any] | None,
+    skus: list[str] | None,
+    t0: dt.datetime,
+    t1: dt.datetime,
+    counterfactual: bool,
+    side: Future[list[Any]] | None,
+) -> KpiReport:
+    """The body of :func:`kpi_report`; ``side`` holds the rows of ``_buyers_query(key, ...)`` when they are
+    being computed on a twin connection."""
     total = KpiFigures(key=None)
     groups: dict[str, KpiFigures] = {}
     # Money and units stay exact integers; only the discount-depth sums are floats.
@@ -693,9 +789,11 @@ def kpi_report(
             totals[name] += sums[name]
     _fill_money(total, _Row(**totals))
 
-    _fill_buyers(total, session.execute(_buyers_query(None, t0, t1, skus)).one())
-    if key is not None:
-        for row in session.execute(_buyers_query(key, t0, t1, skus)):
+    if key is None:
+        _fill_buyers(total, _side_or_run(session, side, _buyers_query(None, t0, t1, skus))[0])
+    else:
+        _fill_buyers(total, session.execute(_buyers_query(None, t0, t1, skus)).one())
+        for row in _side_or_run(session, side, _buyers_query(key, t0, t1, skus)):
             _fill_buyers(groups.setdefault(str(row.k), KpiFigures(key=str(row.k))), row)
 
     notes: list[str] = []
@@ -725,6 +823,13 @@ def kpi_report(
         demand_model_id=model_id,
         notes=notes,
     )
+
+
+def _side_or_run(session: Session, side: Future[list[Any]] | None, query: Select[Any]) -> list[Any]:
+    """The rows computed on the twin connection, else those of ``query`` run in the session."""
+    if side is not None:
+        return side.result()
+    return list(session.execute(query))
 
 
 class _Row:

@@ -30,13 +30,17 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from db.errors import FlashSaleError
-from tools.forecast import ForecastGrid
+from tools.forecast import ForecastGrid, allocation_and_sales
+from tools.formatting import format_cents
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 BoolArray = NDArray[np.bool_]
 
 DEFAULT_LADDER: tuple[float, ...] = (0.10, 0.20, 0.30, 0.40, 0.50, 0.60)
+
+#: Per-unit value of clearing excess stock, as a fraction of cost (holding and later-markdown cost avoided).
+CLEARANCE_VALUE_OF_COST = 0.2
 
 #: Per-cell rules, in the order a reason names them.
 CELL_RULES: tuple[str, ...] = (
@@ -252,89 +256,6 @@ class CellCoefficients:
     value: FloatArray
     rule_fails: dict[str, BoolArray]
     valid: BoolArray
-
-
-_RECURSION_MAX_MEAN = 200.0
-
-
-def allocation_and_sales(
-    grid: ForecastGrid, service_level: float, available: IntArray, excess: FloatArray | None = None
-) -> tuple[IntArray, FloatArray, FloatArray]:
-    """Allocation, expected units sold and expected units sold out of excess stock, all (n, k).
-
-    allocation ``a = min(max(Q_q(D), 1), available)`` (the newsvendor quantile, at least one unit, never
-    more than is available); units ``E[min(D, a)] = sum_{j<a} P(D > j)``; clearance units the same with the
-    cap ``min(a, excess)``. Equal to ``grid.quantile`` / ``grid.expected_capped`` but computed in one
-    vectorised pass over the probability mass function
-    (``P(j+1) = P(j) * (j + r) / (j + 1) * mu / (r + mu)``),
-    which is several times faster than scipy's quantile search for the small means of daily SKU demand.
-    Cells with a mean above 200 units use the grid's own methods.
-    """
-    n, k = grid.shape
-    mu = grid.mean.reshape(-1)
-    r = np.repeat(grid.dispersion, k)
-    avail = np.repeat(np.asarray(available, dtype=np.float64), k)
-    exc = np.repeat(np.floor(np.asarray(excess, dtype=np.float64)), k) if excess is not None else None
-    quant = np.zeros(n * k)
-    units = np.zeros(n * k)
-    clear = np.zeros(n * k)
-
-    big = mu > _RECURSION_MAX_MEAN
-    if big.any():
-        rows = np.flatnonzero(big)
-        sub = ForecastGrid(
-            skus=[str(j) for j in rows.tolist()],
-            prices_cents=np.zeros((rows.size, 1), dtype=np.int64),
-            mean=mu[rows][:, None],
-            dispersion=r[rows],
-            signal_ids=[[] for _ in range(rows.size)],
-        )
-        q_big = sub.quantile(service_level)[:, 0]
-        a_big = np.minimum(np.maximum(q_big, 1.0), avail[rows])
-        quant[rows] = q_big
-        units[rows] = sub.expected_capped(a_big[:, None])[:, 0]
-        if exc is not None:
-            clear[rows] = sub.expected_capped(np.minimum(a_big, exc[rows])[:, None])[:, 0]
-
-    act = np.flatnonzero(~big)
-    m = mu[act]
-    rr = r[act]
-    pois = ~np.isfinite(rr)
-    r_nb = np.where(pois, 1.0, rr)
-    ratio = np.where(pois, m, m / (r_nb + m))  # multiplies (j + r) / (j + 1), or 1 / (j + 1) for Poisson
-    add = np.where(pois, 0.0, r_nb)
-    pmf = np.where(pois, np.exp(-m), np.exp(r_nb * (np.log(r_nb) - np.log(r_nb + m))))
-    cdf = pmf.copy()
-    pois_act = pois
-    q_found = np.full(act.size, -1.0)
-    cap_a = avail[act]
-    cap_c = np.minimum(cap_a, exc[act]) if exc is not None else np.zeros(act.size)
-    acc_u = np.zeros(act.size)
-    acc_c = np.zeros(act.size)
-    j = 0
-    while act.size:
-        new_q = (q_found < 0) & (cdf >= service_level)
-        q_found[new_q] = j
-        a_now = np.where(q_found < 0, cap_a, np.minimum(np.maximum(q_found, 1.0), cap_a))
-        tail = np.clip(1.0 - cdf, 0.0, 1.0)
-        acc_u += np.where(j < a_now, tail, 0.0)
-        acc_c += np.where((j < a_now) & (j < cap_c), tail, 0.0)
-        done = (q_found >= 0) & (j + 1 >= a_now) | (j > 100_000)
-        if done.any():
-            idx = act[done]
-            quant[idx] = np.where(q_found[done] < 0, j, q_found[done])
-            units[idx] = acc_u[done]
-            clear[idx] = acc_c[done]
-            keep = ~done
-            act, ratio, add, pmf, cdf = act[keep], ratio[keep], add[keep], pmf[keep], cdf[keep]
-            q_found, pois_act = q_found[keep], pois_act[keep]
-            cap_a, cap_c, acc_u, acc_c = cap_a[keep], cap_c[keep], acc_u[keep], acc_c[keep]
-        pmf = pmf * np.where(pois_act, 1.0, j + add) * ratio / (j + 1)
-        cdf = cdf + pmf
-        j += 1
-    alloc = np.minimum(np.maximum(quant, 1.0), avail).astype(np.int64).reshape(n, k)
-    sold = np.asarray(np.minimum(units, grid.mean.reshape(-1)).reshape(n, k), dtype=np.float64)
-    return alloc, sold, np.asarray(clear.reshape(n, k), dtype=np.float64)
 
 
 def compute_coefficients(
@@ -603,12 +524,6 @@ def build_problem(
 # ---- outputs ---------------------------------------------------------------------------------------------
 
 
-def format_cents(cents: float) -> str:
-    """1234567 -> '12,345.67'."""
-    sign = "-" if cents < 0 else ""
-    return f"{sign}{abs(cents) / 100:,.2f}"
-
-
 class PlanItemResult(BaseModel):
     """One SKU of the plan with its expected outcome (money in cents)."""
 
@@ -717,6 +632,17 @@ class PlanResult(BaseModel):
     @property
     def skus(self) -> list[str]:
         return [it.sku for it in self.items]
+
+    def expected_totals(self) -> dict[str, int | float]:
+        """The plan's expected totals by field name, as a stored plan and a draft record them."""
+        return {
+            "expected_revenue_cents": self.expected_revenue_cents,
+            "expected_profit_cents": self.expected_profit_cents,
+            "expected_units": self.expected_units,
+            "allocated_units": self.allocated_units,
+            "markdown_cost_cents": self.markdown_cost_cents,
+            "clearance_value_cents": self.clearance_value_cents,
+        }
 
 
 def optimize_plan(

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
+from tools.formatting import format_cents
 from tools.optimizer import (
     CELL_RULES,
     GROUP_LABELS,
@@ -28,7 +29,6 @@ from tools.optimizer import (
     Problem,
     SolverOptions,
     build_problem,
-    format_cents,
 )
 from tools.optimizer_solve import Solution, activity, solve_problem
 

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel
 
+from tools.formatting import format_cents
 from tools.optimizer import (
     Candidates,
     CellCoefficients,
@@ -121,7 +122,7 @@ def pareto_frontier(
         results.append(_point(other, None))
     for eps in np.linspace(lo, hi, points)[1 : -1 if secondary == "revenue" else None].tolist():
         if secondary == "revenue":
-            row = ExtraRow("min_revenue", base.revenue, lb=eps, label=f"revenue at least {eps / 100:,.2f}")
+            row = ExtraRow("min_revenue", base.revenue, lb=eps, label=f"revenue at least {format_cents(eps)}")
         else:
             row = ExtraRow(
                 "min_sell_through",

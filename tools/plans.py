@@ -29,10 +29,14 @@ from db.models import (
     Product,
 )
 from tools.demand import DemandModel
-from tools.optimizer import DEFAULT_LADDER, Candidates, PlanResult, ladder_prices, validate_ladder
-
-#: Per-unit value of clearing excess stock, as a fraction of cost (holding and later-markdown cost avoided).
-CLEARANCE_VALUE_OF_COST = 0.2
+from tools.optimizer import (
+    CLEARANCE_VALUE_OF_COST,
+    DEFAULT_LADDER,
+    Candidates,
+    PlanResult,
+    ladder_prices,
+    validate_ladder,
+)
 
 
 class PlanNotFound(FlashSaleError):
@@ -201,12 +205,7 @@ def save_draft_plan(
         objective={
             "weights": result.weights.model_dump(mode="json"),
             "value": result.objective,
-            "expected_revenue_cents": result.expected_revenue_cents,
-            "expected_profit_cents": result.expected_profit_cents,
-            "expected_units": result.expected_units,
-            "allocated_units": result.allocated_units,
-            "markdown_cost_cents": result.markdown_cost_cents,
-            "clearance_value_cents": result.clearance_value_cents,
+            **result.expected_totals(),
         },
         constraints={
             **result.constraints.model_dump(mode="json"),

@@ -8,7 +8,6 @@ them. HTML escapes every value; charts are PNG files written next to the report 
 from __future__ import annotations
 
 import datetime as dt
-import html
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from matplotlib.figure import Figure
 from rich.table import Table
 
 from tools.campaigns import Comparison, PlanVsActual
+from tools.formatting import format_cents, html_escape, html_head, html_table, md_escape, md_table, num, pct
 from tools.kpi import KpiFigures, KpiReport
 
 REPORT_FORMATS = ("md", "html")
@@ -31,23 +31,6 @@ CHART_TITLES = {
     "discount_sell_through": "Discount depth against sell-through (plan items)",
     "forecast_actual": "Forecast against actual units (plan items)",
 }
-
-
-# ---- formatting -----------------------------------------------------------------------------------------
-
-
-def money(cents: int | float | None) -> str:
-    """Cents as a currency amount with two decimals, e.g. 123456 -> '1,234.56'."""
-    return "–" if cents is None else f"{cents / 100:,.2f}"
-
-
-def pct(fraction: float | None, digits: int = 1) -> str:
-    """A fraction as a percentage, e.g. 0.4567 -> '45.7 %'."""
-    return "–" if fraction is None else f"{fraction * 100:.{digits}f} %"
-
-
-def num(value: float | None, digits: int = 1) -> str:
-    return "–" if value is None else f"{value:,.{digits}f}"
 
 
 KPI_COLUMNS: list[tuple[str, str]] = [
@@ -69,8 +52,8 @@ KPI_COLUMNS: list[tuple[str, str]] = [
 def kpi_cells(fig: KpiFigures) -> list[str]:
     """The formatted KPI values of one row, in the order of ``KPI_COLUMNS``."""
     return [
-        money(fig.gmv_cents),
-        money(fig.gross_profit_cents),
+        format_cents(fig.gmv_cents),
+        format_cents(fig.gross_profit_cents),
         pct(fig.margin),
         f"{fig.units:,}",
         pct(fig.avg_discount_depth),
@@ -98,6 +81,62 @@ def _rows(report: KpiReport) -> list[tuple[str, list[str]]]:
     rows = [(str(g.key), kpi_cells(g)) for g in report.groups]
     rows.append(("Total", kpi_cells(report.total)))
     return rows
+
+
+STOCK_OUT_COLUMNS = ("Plan", "Sale date", "SKU", "Allocated", "Sold", "Sold out at", "Minutes to sell out")
+
+
+def stock_out_rows(report: KpiReport) -> list[list[str]]:
+    """The formatted cells of each stock-out, in the order of ``STOCK_OUT_COLUMNS``."""
+    return [
+        [
+            str(i.plan_id),
+            str(i.sale_date),
+            i.sku,
+            str(i.allocated_units),
+            str(i.sold_units),
+            f"{i.sold_out_at:%H:%M}" if i.sold_out_at else "–",
+            num(i.minutes_to_sell_out, 0),
+        ]
+        for i in report.stock_outs
+    ]
+
+
+PLAN_VS_ACTUAL_COLUMNS = (
+    "SKU",
+    "Forecast",
+    "Sold",
+    "Allocated",
+    "Planned price",
+    "Avg price",
+    "Driver",
+    "Why",
+)
+
+
+def _plan_vs_actual_rows(pva: PlanVsActual) -> list[list[str]]:
+    return [
+        [
+            i.sku,
+            num(i.forecast_units),
+            str(i.sold_units),
+            str(i.allocated_units),
+            format_cents(i.planned_price_cents),
+            format_cents(i.realised_avg_price_cents),
+            i.driver,
+            i.explanation,
+        ]
+        for i in pva.items
+    ]
+
+
+def _plan_vs_actual_summary(pva: PlanVsActual) -> str:
+    return (
+        f"Forecast {num(pva.forecast_units)} units, sold {pva.sold_units}: WAPE {pct(pva.wape)}, "
+        f"bias {pct(pva.bias)} (positive = over-forecast). "
+        f"Profit {format_cents(pva.profit_cents)} against "
+        f"{format_cents(pva.expected_profit_cents)} expected."
+    )
 
 
 # ---- terminal -------------------------------------------------------------------------------------------
@@ -128,18 +167,10 @@ def stock_out_table(report: KpiReport) -> Table | None:
     if not report.stock_outs:
         return None
     table = Table(title="Stock-outs", header_style="bold")
-    for col in ("Plan", "Sale date", "SKU", "Allocated", "Sold", "Sold out at", "Minutes to sell out"):
+    for col in STOCK_OUT_COLUMNS:
         table.add_column(col, justify="left" if col in ("SKU", "Sale date") else "right")
-    for item in report.stock_outs:
-        table.add_row(
-            str(item.plan_id),
-            str(item.sale_date),
-            item.sku,
-            str(item.allocated_units),
-            str(item.sold_units),
-            f"{item.sold_out_at:%H:%M}" if item.sold_out_at else "–",
-            num(item.minutes_to_sell_out, 0),
-        )
+    for row in stock_out_rows(report):
+        table.add_row(*row)
     return table
 
 
@@ -167,9 +198,9 @@ def plan_vs_actual_table(pva: PlanVsActual) -> Table:
             num(item.forecast_units),
             str(item.sold_units),
             str(item.allocated_units),
-            money(item.planned_price_cents),
-            money(item.realised_avg_price_cents),
-            money(item.profit_cents),
+            format_cents(item.planned_price_cents),
+            format_cents(item.realised_avg_price_cents),
+            format_cents(item.profit_cents),
             item.driver,
             item.explanation,
         )
@@ -180,7 +211,7 @@ def plan_vs_actual_table(pva: PlanVsActual) -> Table:
         "",
         "",
         "",
-        money(pva.profit_cents),
+        format_cents(pva.profit_cents),
         "",
         "",
         style="bold",
@@ -190,7 +221,7 @@ def plan_vs_actual_table(pva: PlanVsActual) -> Table:
 
 def comparison_table(c: Comparison) -> Table:
     money_metric = c.metric != "units"
-    fmt = money if money_metric else (lambda v: num(v, 2))
+    fmt = format_cents if money_metric else (lambda v: num(v, 2))
     table = Table(title=f"{c.label_b} against {c.label_a}: {c.metric} per {c.unit}", caption=c.verdict)
     table.add_column("Figure")
     table.add_column("Value", justify="right")
@@ -218,6 +249,22 @@ def _empty(ax: Axes, message: str) -> None:
     ax.set_yticks([])
 
 
+def _scatter_by_stock(
+    ax: Axes, in_stock: list[tuple[float, float]], sold_out: list[tuple[float, float]], sold_out_label: str
+) -> None:
+    """(x, y) points of items that stayed in stock as dots, of items that sold out as red crosses."""
+    ax.scatter([x for x, _ in in_stock], [y for _, y in in_stock], label="in stock")
+    ax.scatter(
+        [x for x, _ in sold_out], [y for _, y in sold_out], marker="x", color="red", label=sold_out_label
+    )
+
+
+def _save_chart(fig: Figure, ax: Axes, name: str, path: Path) -> None:
+    ax.set_title(CHART_TITLES[name])
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
 def make_charts(
     report: KpiReport, out_dir: Path, plan_vs_actual: PlanVsActual | None = None
 ) -> dict[str, Path]:
@@ -236,9 +283,7 @@ def make_charts(
         fig.autofmt_xdate()
     else:
         _empty(ax, "No sales in this period")
-    ax.set_title(CHART_TITLES["gmv_profit"])
-    fig.tight_layout()
-    fig.savefig(paths["gmv_profit"], format="png")
+    _save_chart(fig, ax, "gmv_profit", paths["gmv_profit"])
 
     fig = Figure(figsize=(6, 4.5), dpi=100)
     ax = fig.add_subplot()
@@ -246,22 +291,18 @@ def make_charts(
     if items:
         out = [i for i in items if i.stocked_out]
         ok = [i for i in items if not i.stocked_out]
-        ax.scatter([i.discount_pct for i in ok], [(i.sell_through or 0) * 100 for i in ok], label="in stock")
-        ax.scatter(
-            [i.discount_pct for i in out],
-            [(i.sell_through or 0) * 100 for i in out],
-            marker="x",
-            color="red",
-            label="sold out",
+        _scatter_by_stock(
+            ax,
+            [(i.discount_pct, (i.sell_through or 0) * 100) for i in ok],
+            [(i.discount_pct, (i.sell_through or 0) * 100) for i in out],
+            "sold out",
         )
         ax.set_xlabel("Discount (%)")
         ax.set_ylabel("Sell-through (%)")
         ax.legend()
     else:
         _empty(ax, "No plan items in this period")
-    ax.set_title(CHART_TITLES["discount_sell_through"])
-    fig.tight_layout()
-    fig.savefig(paths["discount_sell_through"], format="png")
+    _save_chart(fig, ax, "discount_sell_through", paths["discount_sell_through"])
 
     fig = Figure(figsize=(6, 4.5), dpi=100)
     ax = fig.add_subplot()
@@ -272,37 +313,22 @@ def make_charts(
     if pairs:
         top = max(max(f, s) for f, s, _ in pairs) * 1.05 or 1.0
         ax.plot([0, top], [0, top], color="grey", linestyle="--", label="forecast = actual")
-        ax.scatter([f for f, _, o in pairs if not o], [s for _, s, o in pairs if not o], label="in stock")
-        ax.scatter(
-            [f for f, _, o in pairs if o],
-            [s for _, s, o in pairs if o],
-            marker="x",
-            color="red",
-            label="sold out (censored)",
+        _scatter_by_stock(
+            ax,
+            [(f, s) for f, s, o in pairs if not o],
+            [(f, s) for f, s, o in pairs if o],
+            "sold out (censored)",
         )
         ax.set_xlabel("Forecast units")
         ax.set_ylabel("Sold units")
         ax.legend()
     else:
         _empty(ax, "No plan items in this period")
-    ax.set_title(CHART_TITLES["forecast_actual"])
-    fig.tight_layout()
-    fig.savefig(paths["forecast_actual"], format="png")
+    _save_chart(fig, ax, "forecast_actual", paths["forecast_actual"])
     return paths
 
 
 # ---- Markdown ---------------------------------------------------------------------------------------------
-
-
-def _md_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_md_escape(h) for h in header) + " |"]
-    lines.append("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
-    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in rows]
-    return lines
 
 
 def render_markdown(
@@ -312,89 +338,45 @@ def render_markdown(
     comparison: Comparison | None = None,
 ) -> str:
     """The report as Markdown; charts are referenced by file name (they sit next to the report)."""
-    out = [f"# {_md_escape(report_title(report))}", ""]
+    out = [f"# {md_escape(report_title(report))}", ""]
     out += [
         f"Generated {dt.datetime.now():%Y-%m-%d %H:%M}. Money in currency units; cancellations excluded.",
         "",
     ]
-    out += _md_table(
+    out += md_table(
         [(report.by or "scope").capitalize()] + [c for c, _ in KPI_COLUMNS],
         [[n, *c] for n, c in _rows(report)],
     )
     out.append("")
     for note in report.notes:
-        out.append(f"> {_md_escape(note)}")
+        out.append(f"> {md_escape(note)}")
     if report.notes:
         out.append("")
     if report.stock_outs:
         out += ["## Stock-outs", ""]
-        out += _md_table(
-            ["Plan", "Sale date", "SKU", "Allocated", "Sold", "Sold out at", "Minutes to sell out"],
-            [
-                [
-                    str(i.plan_id),
-                    str(i.sale_date),
-                    i.sku,
-                    str(i.allocated_units),
-                    str(i.sold_units),
-                    f"{i.sold_out_at:%H:%M}" if i.sold_out_at else "–",
-                    num(i.minutes_to_sell_out, 0),
-                ]
-                for i in report.stock_outs
-            ],
+        out += md_table(
+            STOCK_OUT_COLUMNS,
+            stock_out_rows(report),
         )
         out.append("")
     if plan_vs_actual is not None:
         pva = plan_vs_actual
         out += [f"## Plan {pva.plan_id} against actual ({pva.sale_date})", ""]
-        out.append(
-            f"Forecast {num(pva.forecast_units)} units, sold {pva.sold_units}: WAPE {pct(pva.wape)}, "
-            f"bias {pct(pva.bias)} (positive = over-forecast). Profit {money(pva.profit_cents)} against "
-            f"{money(pva.expected_profit_cents)} expected."
-        )
+        out.append(_plan_vs_actual_summary(pva))
         out.append("")
-        out += _md_table(
-            ["SKU", "Forecast", "Sold", "Allocated", "Planned price", "Avg price", "Driver", "Why"],
-            [
-                [
-                    i.sku,
-                    num(i.forecast_units),
-                    str(i.sold_units),
-                    str(i.allocated_units),
-                    money(i.planned_price_cents),
-                    money(i.realised_avg_price_cents),
-                    i.driver,
-                    i.explanation,
-                ]
-                for i in pva.items
-            ],
+        out += md_table(
+            PLAN_VS_ACTUAL_COLUMNS,
+            _plan_vs_actual_rows(pva),
         )
         out.append("")
     if comparison is not None:
-        out += ["## Comparison", "", _md_escape(comparison.verdict), ""]
+        out += ["## Comparison", "", md_escape(comparison.verdict), ""]
     for name, path in (charts or {}).items():
         out += [f"## {CHART_TITLES[name]}", "", f"![{CHART_TITLES[name]}]({path.name})", ""]
     return "\n".join(out)
 
 
 # ---- HTML -------------------------------------------------------------------------------------------------
-
-
-def _h(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _html_table(header: Sequence[str], rows: Sequence[Sequence[str]], total_last: bool = False) -> list[str]:
-    out = [
-        "<table>",
-        "<thead><tr>" + "".join(f"<th>{_h(h)}</th>" for h in header) + "</tr></thead>",
-        "<tbody>",
-    ]
-    for i, row in enumerate(rows):
-        cls = ' class="total"' if total_last and i == len(rows) - 1 else ""
-        out.append(f"<tr{cls}>" + "".join(f"<td>{_h(c)}</td>" for c in row) + "</tr>")
-    out += ["</tbody>", "</table>"]
-    return out
 
 
 _CSS = """
@@ -415,76 +397,37 @@ def render_html(
     comparison: Comparison | None = None,
 ) -> str:
     """The report as a standalone HTML page; every value is escaped, charts are linked by file name."""
-    title = report_title(report)
     out = [
-        "<!DOCTYPE html>",
-        '<html lang="en">',
-        "<head>",
-        '<meta charset="utf-8">',
-        f"<title>{_h(title)}</title>",
-        f"<style>{_CSS}</style>",
-        "</head>",
-        "<body>",
-        f"<h1>{_h(title)}</h1>",
-        f'<p class="note">Generated {_h(f"{dt.datetime.now():%Y-%m-%d %H:%M}")}. Money in currency units; '
+        *html_head(report_title(report), _CSS),
+        f'<p class="note">Generated {html_escape(f"{dt.datetime.now():%Y-%m-%d %H:%M}")}. '
+        "Money in currency units; "
         "cancellations excluded.</p>",
     ]
-    out += _html_table(
+    out += html_table(
         [(report.by or "scope").capitalize()] + [c for c, _ in KPI_COLUMNS],
         [[n, *c] for n, c in _rows(report)],
         total_last=True,
     )
-    out += [f'<p class="note">{_h(note)}</p>' for note in report.notes]
+    out += [f'<p class="note">{html_escape(note)}</p>' for note in report.notes]
     if report.stock_outs:
         out.append("<h2>Stock-outs</h2>")
-        out += _html_table(
-            ["Plan", "Sale date", "SKU", "Allocated", "Sold", "Sold out at", "Minutes to sell out"],
-            [
-                [
-                    str(i.plan_id),
-                    str(i.sale_date),
-                    i.sku,
-                    str(i.allocated_units),
-                    str(i.sold_units),
-                    f"{i.sold_out_at:%H:%M}" if i.sold_out_at else "–",
-                    num(i.minutes_to_sell_out, 0),
-                ]
-                for i in report.stock_outs
-            ],
+        out += html_table(
+            STOCK_OUT_COLUMNS,
+            stock_out_rows(report),
         )
     if plan_vs_actual is not None:
         pva = plan_vs_actual
-        out.append(f"<h2>{_h(f'Plan {pva.plan_id} against actual ({pva.sale_date})')}</h2>")
-        out.append(
-            "<p>"
-            + _h(
-                f"Forecast {num(pva.forecast_units)} units, sold {pva.sold_units}: WAPE {pct(pva.wape)}, "
-                f"bias {pct(pva.bias)} (positive = over-forecast). Profit {money(pva.profit_cents)} against "
-                f"{money(pva.expected_profit_cents)} expected."
-            )
-            + "</p>"
-        )
-        out += _html_table(
-            ["SKU", "Forecast", "Sold", "Allocated", "Planned price", "Avg price", "Driver", "Why"],
-            [
-                [
-                    i.sku,
-                    num(i.forecast_units),
-                    str(i.sold_units),
-                    str(i.allocated_units),
-                    money(i.planned_price_cents),
-                    money(i.realised_avg_price_cents),
-                    i.driver,
-                    i.explanation,
-                ]
-                for i in pva.items
-            ],
+        out.append(f"<h2>{html_escape(f'Plan {pva.plan_id} against actual ({pva.sale_date})')}</h2>")
+        out.append(f"<p>{html_escape(_plan_vs_actual_summary(pva))}</p>")
+        out += html_table(
+            PLAN_VS_ACTUAL_COLUMNS,
+            _plan_vs_actual_rows(pva),
         )
     if comparison is not None:
-        out += ["<h2>Comparison</h2>", f"<p>{_h(comparison.verdict)}</p>"]
+        out += ["<h2>Comparison</h2>", f"<p>{html_escape(comparison.verdict)}</p>"]
     for name, path in (charts or {}).items():
-        out.append(f"<h2>{_h(CHART_TITLES[name])}</h2>")
-        out.append(f'<img src="{_h(path.name)}" alt="{_h(CHART_TITLES[name])}">')
+        out.append(f"<h2>{html_escape(CHART_TITLES[name])}</h2>")
+        out.append(f'<img src="{html_escape(path.name)}" alt="{html_escape(CHART_TITLES[name])}">')
     out += ["</body>", "</html>", ""]
     return "\n".join(out)
 

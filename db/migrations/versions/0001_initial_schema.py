@@ -275,7 +275,12 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_orders_customer_id"), ["customer_id"], unique=False)
-        batch_op.create_index(batch_op.f("ix_orders_ts"), ["ts"], unique=False)
+        batch_op.create_index(
+            "ix_orders_ts",
+            ["ts"],
+            unique=False,
+            postgresql_include=["customer_id", "is_cancellation"],
+        )
         batch_op.create_index("ix_orders_is_cancellation_ts", ["is_cancellation", "ts"], unique=False)
 
     op.create_table(
@@ -319,7 +324,12 @@ def upgrade() -> None:
     with op.batch_alter_table("order_line", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_order_line_order_id"), ["order_id"], unique=False)
         batch_op.create_index("ix_order_line_sku_ts", ["sku", "ts"], unique=False)
-        batch_op.create_index("ix_order_line_ts_sku", ["ts", "sku"], unique=False)
+        batch_op.create_index(
+            "ix_order_line_ts_sku",
+            ["ts", "sku"],
+            unique=False,
+            postgresql_include=["customer_id", "order_id", "qty", "unit_price_cents"],
+        )
 
     # ### end Alembic commands ###
 
@@ -338,7 +348,7 @@ def downgrade() -> None:
     op.drop_table("plan_item")
     with op.batch_alter_table("orders", schema=None) as batch_op:
         batch_op.drop_index("ix_orders_is_cancellation_ts")
-        batch_op.drop_index(batch_op.f("ix_orders_ts"))
+        batch_op.drop_index("ix_orders_ts")
         batch_op.drop_index(batch_op.f("ix_orders_customer_id"))
 
     op.drop_table("orders")
