@@ -1028,13 +1028,25 @@ def schedule(
 
 
 def _print_plan(result: Any, plan_id: int) -> None:
+    from rich import box
     from rich.table import Table
 
     from tools.formatting import format_cents
 
-    table = Table(title=f"Flash-sale plan {plan_id} (draft)", show_lines=False)
-    for col in ("SKU", "category", "off", "price", "alloc", "exp. sold", "revenue", "profit", "margin"):
-        table.add_column(col, justify="left" if col in ("SKU", "category") else "right", no_wrap=col == "SKU")
+    table = Table(
+        title=f"Flash-sale plan {plan_id} (draft)",
+        caption="sold~: expected units sold within the allocation",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    # Figures never wrap or get cut; on a narrow terminal the category column folds instead.
+    for col in ("SKU", "category", "off", "price", "alloc", "sold~", "revenue", "profit", "margin"):
+        if col == "category":
+            table.add_column(col, overflow="fold", min_width=6)
+        else:
+            table.add_column(
+                col, justify="left" if col == "SKU" else "right", no_wrap=True, min_width=len(col)
+            )
     for it in result.items:
         table.add_row(
             it.sku + (" *" if it.pinned else ""),
@@ -1109,9 +1121,14 @@ def plan(  # noqa: PLR0917
         excluded=list(exclude),
     )
     options = SolverOptions(time_limit_s=time_limit, relative_gap=gap, deterministic=deterministic)
-    with session_scope(make_session_factory(engine_from_settings())) as session:
-        model, _ = fresh_demand_model(session, progress=lambda msg: err_console.print(f"[dim]{msg}[/]"))
+    with (
+        session_scope(make_session_factory(engine_from_settings())) as session,
+        err_console.status("loading the demand model") as status,
+    ):
+        model, _ = fresh_demand_model(session, progress=status.update)
+        status.update("building candidates")
         candidates = build_candidates(session, sale_date, model, ladder=steps)
+        status.update(f"optimising {candidates.n:,} candidates")
         result = optimize_plan(candidates, constraints, None, options)
         plan_id = save_draft_plan(session, result, candidates, sale_date=sale_date, created_by=by)
     _print_plan(result, plan_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,13 @@ COMMANDS = _walk(typer.main.get_command(app))
 
 def test_the_cli_has_the_documented_commands() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
-    assert {"db", "db upgrade", "db current"} <= names
+    documented = {
+        "db upgrade", "db current", "demo", "fit", "backtest", "plan", "plan-approve", "kpi", "report",
+        "compare", "ask", "chat", "serve-llm", "extract-signals", "slack", "draft", "schedule",
+        "import catalog", "import inventory", "import orders", "import reviews", "import news",
+        "import competitor-prices",
+    }  # fmt: skip
+    assert documented <= names, f"missing: {sorted(documented - names)}"
 
 
 @pytest.mark.parametrize("path,command", COMMANDS, ids=[" ".join(p) or "root" for p, _ in COMMANDS])
@@ -37,3 +44,10 @@ def test_command_has_help(path: tuple[str, ...], command: Any) -> None:
     result = CliRunner().invoke(app, [*path, "--help"])
     assert result.exit_code == 0, result.output
     assert "Usage" in result.output
+
+
+def test_readme_shows_every_command() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    top_level = {path[0] for path, _ in COMMANDS if path}
+    missing = sorted(name for name in top_level if f"cli.py {name}" not in readme)
+    assert not missing, f"README.md never shows: {missing}"

@@ -166,6 +166,10 @@ def data_fingerprint(session: Session) -> dict[str, Any]:
     return {"orders": int(count or 0), "newest_order": newest_text}
 
 
+def _fit_stage(stage: str, done: int, total: int) -> str:
+    return f"fitting: {stage} ({done:,}/{total:,})" if total else f"fitting: {stage}"
+
+
 def fresh_demand_model(session: Session, *, progress: Progress | None = None) -> tuple[DemandModel, bool]:
     """The latest stored demand model when the order data have not changed since it was fitted, else a new
     fit on the current data (stored, with the data's fingerprint). Returns the model and whether it is new.
@@ -187,7 +191,9 @@ def fresh_demand_model(session: Session, *, progress: Progress | None = None) ->
         progress("refitting the demand model (order data changed)" if model else "fitting the demand model")
     fitted = fit_demand_model(
         session,
-        progress=None if progress is None else lambda stage, done, total: progress(f"fitting: {stage}"),
+        progress=None
+        if progress is None
+        else lambda stage, done, total: progress(_fit_stage(stage, done, total)),
     )
     fitted.metrics[FINGERPRINT_KEY] = fingerprint
     save_demand_model(session, fitted)
