@@ -305,6 +305,20 @@ def _money_query(
     return query.group_by(*group) if group else query
 
 
+def _money_sets_query(
+    key: ColumnElement[Any], t0: dt.datetime, t1: dt.datetime, skus: Sequence[str] | None
+) -> Select[Any]:
+    """Money sums per day and per group in one pass (PostgreSQL ``GROUPING SETS``): rows with ``is_group``
+    1 hold one group each (``day`` is null), the others one day each (``k`` is null)."""
+    day = func.date(_ol.c.ts)
+    return (
+        select(func.grouping(day).label("is_group"), day.label("day"), key.label("k"), *_money_columns())
+        .select_from(_ol.join(_p, _p.c.sku == _ol.c.sku))
+        .where(*_line_filter(t0, t1, skus))
+        .group_by(func.grouping_sets(day, key))
+    )
+
+
 def _buyer_counts(per_order: Any, key: bool) -> Select[Any]:
     """Orders, buyers and repeat buyers from rows of distinct ((group,) order) with the order's customer."""
     keys = [per_order.c.k] if key else []
@@ -759,17 +773,26 @@ def _report(
     groups: dict[str, KpiFigures] = {}
     # Money and units stay exact integers; only the discount-depth sums are floats.
     per_day: dict[dt.date, dict[str, float]] = defaultdict(lambda: defaultdict(int))
-    # One pass for the daily series and the groups, except by SKU (too many SKU-days to fetch).
+    # One pass for the daily series and the groups, except by SKU (too many SKU-days to fetch): there
+    # PostgreSQL does it in one pass with two grouping sets, SQLite in two passes.
     combined = key is not None and by != "sku"
+    grouping_sets = key is not None and not combined and session.get_bind().dialect.name == "postgresql"
     per_key: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(int))
-    for row in session.execute(_money_query(key if combined else None, t0, t1, skus, by_day=True)):
+    if grouping_sets and key is not None:
+        money_rows = session.execute(_money_sets_query(key, t0, t1, skus))
+    else:
+        money_rows = session.execute(_money_query(key if combined else None, t0, t1, skus, by_day=True))
+    for row in money_rows:
+        if grouping_sets and row.is_group:
+            _fill_money(groups.setdefault(str(row.k), KpiFigures(key=str(row.k))), row)
+            continue
         for name in _MONEY_SUMS:
             raw = getattr(row, name) or 0
             value = float(raw) if name in _FLOAT_SUMS else int(raw)
             per_day[_as_date(row.day)][name] += value
             if combined:
                 per_key[str(row.k)][name] += value
-    if key is not None and not combined:
+    if key is not None and not combined and not grouping_sets:
         for row in session.execute(_money_query(key, t0, t1, skus, by_day=False)):
             _fill_money(groups.setdefault(str(row.k), KpiFigures(key=str(row.k))), row)
     for k, sums in per_key.items():
