@@ -27,6 +27,7 @@ from db.models import (
     Product,
     Review,
 )
+from db.sqlvalues import as_date
 
 MAX_ROWS = 200
 MAX_HISTORY_DAYS = 366
@@ -177,14 +178,6 @@ def _summary(p: Product) -> ProductSummary:
         list_price_cents=p.list_price_cents,
         cost_cents=p.cost_cents,
     )
-
-
-def _day(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
 
 
 def get_product(session: Session, sku: str) -> Product:
@@ -350,7 +343,7 @@ def sales_history(
     else:
         scope = "shop"
     days = [
-        DailySales(day=_day(d), units=int(u or 0), revenue_cents=int(r or 0), lines=int(n))
+        DailySales(day=as_date(d), units=int(u or 0), revenue_cents=int(r or 0), lines=int(n))
         for d, u, r, n in session.execute(stmt)
     ]
     total_units = sum(d.units for d in days)

@@ -53,6 +53,7 @@ from db.models import (
     PriceHistory,
     Product,
 )
+from db.sqlvalues import as_date
 from tools.forecast import ForecastGrid
 from tools.signals import SignalEffect, signal_multipliers
 
@@ -127,18 +128,10 @@ class SalesPanel:
         return self.featured & np.isfinite(self.cap) & (self.units >= self.cap) & self.active
 
 
-def _to_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
 def last_sales_date(session: Session) -> dt.date | None:
     """Date of the newest order line, or ``None`` when there are none."""
     value = session.scalar(select(func.max(OrderLine.ts)))
-    return None if value is None else _to_date(value)
+    return None if value is None else as_date(value)
 
 
 def load_sales_panel(session: Session, start: dt.date, end: dt.date) -> SalesPanel:
@@ -227,7 +220,7 @@ def load_sales_panel(session: Session, start: dt.date, end: dt.date) -> SalesPan
         if found is None:
             continue
         i = found
-        col = (_to_date(sale_date) - start).days
+        col = (as_date(sale_date) - start).days
         featured[i, col] = True
         cap[i, col] = float(allocated) if allocated is not None else np.inf
         if has_history[i] or units[i, col] == 0:

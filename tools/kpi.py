@@ -74,6 +74,7 @@ from db.models import (
     PriceHistory,
     Product,
 )
+from db.sqlvalues import as_date, as_datetime
 
 GroupBy = Literal["sku", "category", "brand"]
 GROUP_BY_VALUES: tuple[str, ...] = ("sku", "category", "brand")
@@ -218,20 +219,6 @@ def period_bounds(start: dt.date, end: dt.date) -> tuple[dt.datetime, dt.datetim
 
 def _ratio(num: float, den: float) -> float | None:
     return float(num) / float(den) if den else None
-
-
-def _as_date(value: Any) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value))
 
 
 def _key_column(by: str | None) -> ColumnElement[Any] | None:
@@ -535,7 +522,7 @@ def _plan_items(
         allocated = int(row.allocated_units)
         outcomes[row.id] = PlanItemOutcome(
             plan_id=row.plan_id,
-            sale_date=_as_date(row.sale_date),
+            sale_date=as_date(row.sale_date),
             sku=row.sku,
             key=(str(row.k) if key_col is not None else None),
             discount_pct=float(row.discount_pct),
@@ -580,7 +567,7 @@ def _sell_out_times(
     )
     for row in session.execute(first.group_by(cumulative.c.item_id)):
         outcome = outcomes[row.item_id]
-        at = _as_datetime(row.sold_out_at)
+        at = as_datetime(row.sold_out_at)
         outcome.sold_out_at = at
         opened = dt.datetime.combine(outcome.sale_date, dt.time())
         outcome.minutes_to_sell_out = (at - opened).total_seconds() / 60.0
@@ -646,7 +633,7 @@ def _everyday_prices(session: Session, items: Sequence[PlanItemOutcome]) -> dict
         .order_by(_ph.c.sku, _ph.c.valid_from)
     )
     for r in rows:
-        history[r.sku].append((_as_datetime(r.valid_from), int(r.price_cents)))
+        history[r.sku].append((as_datetime(r.valid_from), int(r.price_cents)))
     prices: dict[tuple[str, dt.date], int] = {}
     for item in items:
         opened = dt.datetime.combine(item.sale_date, dt.time())
@@ -789,7 +776,7 @@ def _report(
         for name in _MONEY_SUMS:
             raw = getattr(row, name) or 0
             value = float(raw) if name in _FLOAT_SUMS else int(raw)
-            per_day[_as_date(row.day)][name] += value
+            per_day[as_date(row.day)][name] += value
             if combined:
                 per_key[str(row.k)][name] += value
     if key is not None and not combined and not grouping_sets:
