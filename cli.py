@@ -112,8 +112,8 @@ def demo(
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
-    from db.demo import DemoProgress, build_demo
-    from db.simulator import SimConfig
+    from tools.simulator import SimConfig
+    from tools.simulator.demo import DemoProgress, build_demo
 
     overrides: dict[str, Any] = {"seed": seed}
     if end_date is not None:
@@ -818,7 +818,7 @@ def backtest(
     from rich.table import Table
 
     from db.engine import make_session_factory
-    from evals.backtest import run_backtest, save_chart
+    from tools.backtest import run_backtest, save_chart
 
     factory = make_session_factory(engine_from_settings())
     with _stage_progress() as progress, factory() as session:
@@ -871,7 +871,7 @@ def slack(
     SLACK_APP_TOKEN (Socket Mode)."""
     import logging
 
-    from assistant.slack_bot import (
+    from assistant.slack import (
         EVENTS_PATH,
         FlashSaleBot,
         SlackCredentials,
@@ -986,9 +986,9 @@ def schedule(
     import logging
 
     from assistant.daily import run_daily_draft
+    from assistant.draft import DraftLocked
+    from assistant.scheduler import daily_trigger, next_fire_times, parse_time_of_day, run_daily
     from db.engine import make_session_factory
-    from tools.draft import DraftLocked
-    from tools.scheduler import daily_trigger, next_fire_times, parse_time_of_day, run_daily
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = settings()
@@ -1009,7 +1009,7 @@ def schedule(
         _print_draft(result)
         if channel and not result.reused:
             from assistant.daily import slack_client_from_env
-            from assistant.slack_bot import post_draft
+            from assistant.slack import post_draft
 
             post_draft(slack_client_from_env(), channel, result)
             console.print(f"Posted to Slack channel {channel}.")
@@ -1099,8 +1099,8 @@ def plan(  # noqa: PLR0917
     """Optimise a flash sale from the latest demand model, print it as a table and save it as a draft."""
     import datetime as dt
 
+    from assistant.draft import fresh_demand_model
     from db.engine import make_session_factory, session_scope
-    from tools.draft import fresh_demand_model
     from tools.optimizer import PlanConstraints, SolverOptions, optimize_plan
     from tools.plans import build_candidates, save_draft_plan
 

@@ -4,7 +4,7 @@ The chat model is a constructor argument (``ChatOpenAI`` against vLLM in product
 tests). One call to :meth:`Agent.ask` is one turn: the model may call tools (each call validated, run and
 answered with JSON) until it writes a final answer; the answer's numbers are checked against the turn's and
 earlier tool results, and an ungrounded answer is regenerated once with feedback, then flagged. Every model
-exchange and tool call of the turn is written to the audit log through :func:`assistant.audit.record_audit`
+exchange and tool call of the turn is written to the audit log through :func:`db.audit.record_audit`
 in one transaction at the end of the turn (also when the turn fails).
 """
 
@@ -29,13 +29,13 @@ from langchain_core.messages import (
 )
 from langchain_core.tools import BaseTool
 
-from assistant.audit import record_audit
 from assistant.deps import Deps
 from assistant.grounding import GroundingReport, check_grounding, feedback
+from assistant.llm_tools import build_tools, error_json, is_error
 from assistant.prompts import Prompt, load_prompt
 from assistant.tokens import TokenCounter, trim_history
+from db.audit import record_audit
 from db.engine import session_scope
-from tools.langchain_tools import build_tools, error_json, is_error
 
 SYSTEM_PROMPT = "system_v1"
 FEEDBACK_NAME = "grounding_check"

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.draft import DraftResult, Progress, make_draft
 from assistant.settings import Settings
-from tools.draft import DraftResult, Progress, make_draft
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -48,7 +48,7 @@ def next_sale_date(settings: Settings, factory: sessionmaker[Session]) -> dt.dat
 
 def slack_client_from_env() -> WebClient:
     """A Slack Web API client with ``SLACK_BOT_TOKEN`` from the environment."""
-    from assistant.slack_bot import SlackConfigError, require_slack_bolt
+    from assistant.slack import SlackConfigError, require_slack_bolt
 
     require_slack_bolt()
     from slack_sdk import WebClient
@@ -85,7 +85,7 @@ def run_daily_draft(
         factory, day, chat_model, out_dir or settings.draft_dir, force=force, progress=progress
     )
     if post_to:
-        from assistant.slack_bot import post_draft
+        from assistant.slack import post_draft
 
         post_draft(client or slack_client_from_env(), post_to, result)
     return result

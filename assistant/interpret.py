@@ -30,8 +30,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from assistant.audit import record_audit
 from assistant.prompts import Prompt, load_prompt
+from db.audit import record_audit
 from db.models import MarketNews, MarketSignal, Product, Review, SignalDirection, SignalScope
 from tools.signals import EFFECT_BOUNDS, SignalEffect
 

@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.url:
         url = args.url
     else:
-        from db.demo import build_demo
-        from db.simulator import SimConfig
+        from tools.simulator import SimConfig
+        from tools.simulator.demo import build_demo
 
         tmp = tempfile.TemporaryDirectory()
         url = f"sqlite:///{Path(tmp.name) / 'shop.db'}"

@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from db.demo import build_demo
 from db.engine import make_engine
-from db.simulator import SimConfig, build_world, inventory_snapshot, iter_sales
+from tools.simulator import SimConfig, build_world, inventory_snapshot, iter_sales
+from tools.simulator.demo import build_demo
 
 
 def _peak_rss_mb() -> float:

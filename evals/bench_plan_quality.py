@@ -31,21 +31,20 @@ from rich.progress import Progress
 from rich.table import Table
 from sqlalchemy import func, select
 
-from db.demo import build_demo
 from db.engine import make_engine, make_session_factory
 from db.models import OrderLine
-from db.simulator import SimConfig, World, build_world
 from tools.demand import fit_demand_model
-from tools.forecast import ForecastGrid
+from tools.forecast import ForecastGrid, allocation_and_sales
 from tools.optimizer import (
     Candidates,
     ObjectiveWeights,
     PlanConstraints,
     SolverOptions,
-    allocation_and_sales,
     optimize_plan,
 )
 from tools.plans import build_candidates
+from tools.simulator import SimConfig, World, build_world
+from tools.simulator.demo import build_demo
 
 PLANS = ("ours", "oracle", "best sellers -30 %", "high margin, deepest")
 

@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model-seconds", type=float, default=2.0, help="Time the stub model takes.")
     args = parser.parse_args(argv)
 
-    from assistant.slack_bot import FlashSaleBot, SlackCredentials, build_app, make_http_server
+    from assistant.slack import FlashSaleBot, SlackCredentials, build_app, make_http_server
     from evals.slack_stub import FakeSlack
 
     console = Console(width=120)

@@ -34,11 +34,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.agent import Agent
 from assistant.deps import Deps
 from assistant.grounding import answer_numbers
+from assistant.llm_tools import WRITING_TOOLS, build_tools
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
 from evals.scripted_policy import ScriptedPolicyModel, value_at
-from tools.langchain_tools import WRITING_TOOLS, build_tools
 
 QUESTIONS = Path(__file__).with_name("questions.json")
 _FROM_AGENT = object()  # a fact read from the agent's own call of a writing tool

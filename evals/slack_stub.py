@@ -1,7 +1,7 @@
 """A stand-in for Slack's Web API on 127.0.0.1, for tests and evals of the Slack bot without a workspace.
 
 Bolt builds a fresh ``WebClient`` per request from the app's client's ``base_url``, so the stand-in is a real
-HTTP server: pass ``FakeSlack().client`` to :func:`assistant.slack_bot.build_app`. It records every call
+HTTP server: pass ``FakeSlack().client`` to :func:`assistant.slack.build_app`. It records every call
 (method, arguments, time) and answers like Slack does (``ok``, a ``ts`` for posted messages).
 """
 

@@ -138,8 +138,8 @@ class DemoShop:
     path: Any
     engine: Engine
     session_factory: sessionmaker[Session]
-    world: Any  # db.simulator.World
-    summary: Any  # db.demo.DemoSummary
+    world: Any  # tools.simulator.World
+    summary: Any  # tools.simulator.demo.DemoSummary
 
 
 DEMO_SHOP_CONFIG: dict[str, Any] = {
@@ -162,8 +162,8 @@ def _open_demo_shop(path: Any, world: Any, summary: Any) -> DemoShop:
 def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoShop]:
     """A small seeded shop (150 SKUs, 1,500 customers, 120 days to 2026-06-30, 8 past flash sales),
     built once per test session. Treat it as read-only."""
-    from db.demo import build_demo
-    from db.simulator import SimConfig, build_world
+    from tools.simulator import SimConfig, build_world
+    from tools.simulator.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo_shop") / "shop.db"
     config = SimConfig.model_validate(DEMO_SHOP_CONFIG)

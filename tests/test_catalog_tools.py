@@ -10,10 +10,10 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.deps import Deps
+from assistant.llm_tools import FORBIDDEN_TOOL_WORDS, READ_ONLY_TOOLS, WRITING_TOOLS, build_tools
 from db.models import Product
 from tests.assistant_shop import NOW, TODAY, build_assistant_shop
 from tools import catalog
-from tools.langchain_tools import FORBIDDEN_TOOL_WORDS, READ_ONLY_TOOLS, WRITING_TOOLS, build_tools
 from tools.readonly_sql import SqlFailed, UnsafeSql, check_select, run_readonly_sql
 
 

@@ -214,7 +214,7 @@ def test_cli_fit_stores_a_model(shop: tuple[Engine, ShopTruth], monkeypatch: pyt
 
 
 def test_backtest_scores_model_naive_and_truth(demo_shop: Any, tmp_path: Path) -> None:
-    from evals.backtest import run_backtest, save_chart
+    from tools.backtest import run_backtest, save_chart
 
     with demo_shop.session_factory() as session:
         result = run_backtest(session, weeks=2)

@@ -15,7 +15,23 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from assistant.draft import (
+    FINGERPRINT_KEY,
+    DraftLocked,
+    draft_lock,
+    last_closed_plan,
+    make_draft,
+    narrative_facts,
+)
 from assistant.narrative import LABEL_TEMPLATE_NO_MODEL, NarrativeFacts, write_narrative
+from assistant.scheduler import (
+    JOB_ID,
+    ScheduleError,
+    add_daily_job,
+    daily_trigger,
+    next_fire_times,
+    parse_time_of_day,
+)
 from db.models import (
     AuditLog,
     DemandModelRun,
@@ -30,22 +46,6 @@ from db.models import (
     SignalScope,
 )
 from tests.scripted_model import ScriptedChatModel, say
-from tools.draft import (
-    FINGERPRINT_KEY,
-    DraftLocked,
-    draft_lock,
-    last_closed_plan,
-    make_draft,
-    narrative_facts,
-)
-from tools.scheduler import (
-    JOB_ID,
-    ScheduleError,
-    add_daily_job,
-    daily_trigger,
-    next_fire_times,
-    parse_time_of_day,
-)
 
 SALE_DATE = dt.date(2026, 7, 1)  # the day after the demo shop's last day (2026-06-30)
 

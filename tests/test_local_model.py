@@ -12,12 +12,12 @@ from sqlalchemy import Engine, select
 
 from assistant.agent import Agent
 from assistant.deps import Deps
+from assistant.llm_tools import build_tools
 from assistant.local_model import LocalChatModel, parse_tool_calls
 from assistant.tokens import TokenCounter
 from db.engine import make_session_factory
 from db.models import AuditLog
 from tests.assistant_shop import NOW, build_assistant_shop
-from tools.langchain_tools import build_tools
 
 SPECIAL = ["<|im_start|>", "<|im_end|>", "<tool_call>", "</tool_call>", "<pad>"]
 
@@ -69,7 +69,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_prompt_carries_the_tools_and_counts_tokens_with_the_real_tokenizer(tiny_model_dir: Path) -> None:
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from tools.langchain_tools import SkuArgs
+    from assistant.llm_tools import SkuArgs
 
     model = LocalChatModel.from_pretrained(str(tiny_model_dir), max_new_tokens=4)
     bound = model.bind_tools([SkuArgs])

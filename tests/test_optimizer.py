@@ -10,20 +10,19 @@ import pytest
 from scipy.optimize import linprog
 
 from evals.optimizer_instances import synthetic_candidates
-from tools.forecast import ForecastGrid
+from tools.forecast import ForecastGrid, allocation_and_sales
 from tools.optimizer import (
     Candidates,
     InfeasiblePlan,
     ObjectiveWeights,
     PlanConstraints,
     SolverOptions,
-    allocation_and_sales,
     compute_coefficients,
     ladder_prices,
     optimize_plan,
+    pareto_frontier,
+    what_if,
 )
-from tools.optimizer_explain import what_if
-from tools.pareto import pareto_frontier
 
 EXACT = SolverOptions(relative_gap=0.0, deterministic=True, time_limit_s=20)
 

@@ -11,7 +11,7 @@ import statsmodels.api as sm
 from pydantic import ValidationError
 from scipy import stats
 
-from db.simulator import (
+from tools.simulator import (
     History,
     SimConfig,
     SimulationError,

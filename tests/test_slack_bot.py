@@ -30,7 +30,7 @@ from tests.scripted_model import ScriptedChatModel, call, last_tool_json, say, t
 
 pytest.importorskip("slack_bolt", reason="slack-bolt is not installed (pip install -e '.[slack]')")
 
-from assistant.slack_bot import (
+from assistant.slack import (
     APPROVE_ACTION,
     FlashSaleBot,
     SlackConfigError,
@@ -511,7 +511,7 @@ def test_mentions_and_markdown_for_slack() -> None:
 
 def test_an_answer_that_saved_a_draft_plan_carries_the_approve_button() -> None:
     from assistant.agent import AgentAnswer, ToolCallRecord
-    from assistant.slack_bot import approval_blocks, saved_plan_id
+    from assistant.slack import approval_blocks, saved_plan_id
 
     answer = AgentAnswer(text="Saved plan 7.", session_id="s")
     assert saved_plan_id(answer) is None
@@ -527,8 +527,8 @@ def test_an_answer_that_saved_a_draft_plan_carries_the_approve_button() -> None:
 
 
 def test_post_draft_sends_the_summary_and_the_approve_button(fake_slack: FakeSlack, tmp_path: Any) -> None:
-    from assistant.slack_bot import post_draft
-    from tools.draft import DraftResult
+    from assistant.draft import DraftResult
+    from assistant.slack import post_draft
 
     item = {
         "sku": "PET-1",

@@ -329,7 +329,7 @@ def approve_plan(
     plan.status = PlanStatus.APPROVED
     plan.approved_by = approver
     plan.approved_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    from assistant.audit import record_audit
+    from db.audit import record_audit
 
     record_audit(
         session,

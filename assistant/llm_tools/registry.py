@@ -20,8 +20,8 @@ from langchain_core.tools import StructuredTool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy.orm import Session
 
-from assistant.audit import jsonable
 from assistant.deps import Deps
+from db.audit import jsonable
 from db.engine import session_scope
 from db.errors import FlashSaleError
 from tools import catalog
@@ -501,7 +501,7 @@ def build_tools(deps: Deps) -> list[StructuredTool]:
         return _outcome(result, on, a.explain_skus, candidates.n)
 
     def whatif(session: Session, a: WhatIfArgs) -> Any:
-        from tools.optimizer_explain import what_if
+        from tools.optimizer import what_if
 
         on = a.sale_date or today() + dt.timedelta(days=1)
         candidates, constraints, weights, options = _plan_inputs(session, a, on)
@@ -544,7 +544,7 @@ def build_tools(deps: Deps) -> list[StructuredTool]:
         }
 
     def pareto(session: Session, a: ParetoArgs) -> Any:
-        from tools.pareto import pareto_frontier
+        from tools.optimizer import pareto_frontier
 
         on = a.sale_date or today() + dt.timedelta(days=1)
         candidates, constraints, _weights, options = _plan_inputs(session, a, on)

@@ -13,9 +13,11 @@ Model (a multiple-choice knapsack with a few coupling constraints):
   optionally at or below the competitor's price, stock above safety stock, excluded SKUs) remove cells.
 
 This module holds the typed inputs and outputs and the vectorised coefficient building;
-:mod:`tools.optimizer_solve` solves the model (LP relaxation on a working set + exact CP-SAT finish),
-:mod:`tools.optimizer_explain` explains it (reasons, binding constraints, infeasibility diagnosis, what-if)
-and :mod:`tools.pareto` traces the profit / revenue frontier.
+:mod:`tools.optimizer.solve` solves the model (LP relaxation on a working set + exact CP-SAT finish),
+:mod:`tools.optimizer.explain` explains it (reasons, binding constraints, infeasibility diagnosis),
+:mod:`tools.optimizer.plan` composes the two into :func:`~tools.optimizer.plan.optimize_plan`,
+:mod:`tools.optimizer.whatif` compares a plan with an alternative and :mod:`tools.optimizer.pareto` traces
+the profit / revenue frontier.
 """
 
 from __future__ import annotations
@@ -643,23 +645,3 @@ class PlanResult(BaseModel):
             "markdown_cost_cents": self.markdown_cost_cents,
             "clearance_value_cents": self.clearance_value_cents,
         }
-
-
-def optimize_plan(
-    candidates: Candidates,
-    constraints: PlanConstraints | None = None,
-    objective: ObjectiveWeights | None = None,
-    solver_options: SolverOptions | None = None,
-    *,
-    extra_rows: list[ExtraRow] | None = None,
-) -> PlanResult:
-    """Optimise the flash sale. Raises :class:`InfeasiblePlan` (with the conflicting constraint groups)."""
-    from tools.optimizer_solve import solve_plan
-
-    return solve_plan(
-        candidates,
-        constraints or PlanConstraints(),
-        objective or ObjectiveWeights(),
-        solver_options or SolverOptions(),
-        extra_rows=extra_rows,
-    )

@@ -1,7 +1,7 @@
 """Build the demo shop: migrate the database and fill it from the market simulator in one transaction.
 
 ``python cli.py demo`` calls :func:`build_demo`; tests and benchmarks call it directly with a small or a
-scaled :class:`~db.simulator.SimConfig`.
+scaled :class:`~tools.simulator.SimConfig`.
 """
 
 from __future__ import annotations
@@ -21,16 +21,8 @@ from db import models as m
 from db.bulk import bulk_insert
 from db.errors import FlashSaleError
 from db.migrate import upgrade
-from db.simulator import (
-    COMPETITORS,
-    COUNTRIES,
-    SalesChunk,
-    SimConfig,
-    World,
-    build_world,
-    inventory_snapshot,
-    iter_sales,
-)
+from tools.simulator.history import SalesChunk, inventory_snapshot, iter_sales
+from tools.simulator.world import COMPETITORS, COUNTRIES, SimConfig, World, build_world
 
 # Share of the progress bar given to the static tables before the sales history, and to the sales.
 _STATIC_SHARE = 0.12

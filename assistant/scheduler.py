@@ -2,7 +2,7 @@
 
 One job, ``daily-draft``, fires once a day at ``HH:MM`` in the configured time zone; ``max_instances=1`` and
 ``coalesce=True`` keep a slow run from overlapping the next one or replaying missed days, and the draft's own
-file lock (:func:`tools.draft.draft_lock`) refuses a second run for the same date from another process.
+file lock (:func:`assistant.draft.draft_lock`) refuses a second run for the same date from another process.
 
 The equivalent crontab line (``%`` must be escaped in crontab)::
 

@@ -19,7 +19,7 @@ Competitor price cuts move our demand through a cross-price effect ``(1 − cut)
 problems scale the brand's demand down and its stock; category news scale a category's demand. Neutral and
 adversarial (prompt-injection) news items have no effect. Everyday inventory does not constrain sales.
 
-Truth written to the database (see ``db.demo``): ``sim_sku_truth.base_rate`` is ``base_i`` above (units/day
+Truth written to the database (see :mod:`tools.simulator.demo`): ``sim_sku_truth.base_rate`` is ``base_i`` above (units/day
 at the reference price, on an average weekday, at ``end_date``, before the quality and shock factors);
 ``quality`` is the hidden quality on ``end_date`` (after any defect); ``flash_lift`` is ``lift_i``;
 ``ref_price_cents`` is the list price. ``sim_run.truth`` holds the global parameters (category
@@ -30,18 +30,15 @@ the :class:`SimConfig`, from which :func:`load_world` rebuilds everything.
 from __future__ import annotations
 
 import datetime as dt
-import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from db.errors import DatabaseNotReady, FlashSaleError
+from db.errors import FlashSaleError
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -426,7 +423,7 @@ class World:
         idx = self.sku_index(skus)
         mean = self.expected_units(date, idx, price, featured)
         rng = np.random.default_rng(
-            np.random.SeedSequence([self.config.seed, _STREAM_PLAY, int(seed), date.toordinal()])
+            np.random.SeedSequence([self.config.seed, STREAM_PLAY, int(seed), date.toordinal()])
         )
         demand = self._nb(rng, mean)
         units = np.minimum(demand, alloc)
@@ -609,20 +606,20 @@ class RealisedDay:
 
 # Independent random streams, spawned from the seed (SeedSequence spawn keys).
 (
-    _STREAM_CATALOGUE,
-    _STREAM_PARAMS,
-    _STREAM_CUSTOMERS,
-    _STREAM_PRICES,
-    _STREAM_SHOCKS,
-    _STREAM_FLASH,
-    _STREAM_COMPETITORS,
-    _STREAM_SALES,
-    _STREAM_INVENTORY,
-    _STREAM_PLAY,
+    STREAM_CATALOGUE,
+    STREAM_PARAMS,
+    STREAM_CUSTOMERS,
+    STREAM_PRICES,
+    STREAM_SHOCKS,
+    STREAM_FLASH,
+    STREAM_COMPETITORS,
+    STREAM_SALES,
+    STREAM_INVENTORY,
+    STREAM_PLAY,
 ) = range(10)
 
 
-def _rng(seed: int, stream: int, *more: int) -> np.random.Generator:
+def stream_rng(seed: int, stream: int, *more: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, *more)))
 
 
@@ -638,7 +635,7 @@ def build_world(config: SimConfig) -> World:
     n_cat = len(cats)
 
     # catalogue
-    rng = _rng(seed, _STREAM_CATALOGUE)
+    rng = stream_rng(seed, STREAM_CATALOGUE)
     all_brands = [p + s for p in BRAND_PREFIXES for s in BRAND_SUFFIXES]
     brand_names = [all_brands[i] for i in rng.permutation(len(all_brands))[:72]]
     cat_brands = [rng.choice(len(brand_names), size=int(rng.integers(5, 9)), replace=False) for _ in cats]
@@ -679,7 +676,7 @@ def build_world(config: SimConfig) -> World:
     ]
 
     # true demand parameters
-    rng = _rng(seed, _STREAM_PARAMS)
+    rng = stream_rng(seed, STREAM_PARAMS)
     # category-level truths first, so that they do not depend on the number of SKUs
     cat_elasticity = rng.uniform(-2.7, -1.2, n_cat)
     cat_z = rng.normal(0, 0.3, n_cat)
@@ -705,7 +702,7 @@ def build_world(config: SimConfig) -> World:
     defect_drop[defect_skus] = rng.uniform(1.5, 2.5, n_defect)
 
     # customers
-    rng = _rng(seed, _STREAM_CUSTOMERS)
+    rng = stream_rng(seed, STREAM_CUSTOMERS)
     share = np.array([s.share for s in SEGMENTS])
     customer_segment = rng.choice(len(SEGMENTS), size=config.n_customers, p=share / share.sum())
     customer_activity = np.exp(rng.normal(0, 1.0, config.n_customers))
@@ -719,7 +716,7 @@ def build_world(config: SimConfig) -> World:
     customer_ids = [f"C{i + 1:08d}" for i in range(config.n_customers)]
 
     # everyday shelf prices: piecewise constant, changing every 1-4 weeks among 0.70-1.10 of list
-    rng = _rng(seed, _STREAM_PRICES)
+    rng = stream_rng(seed, STREAM_PRICES)
     ch_sku, ch_day, ch_level = _price_schedule(rng, n, config.n_days)
     ch_cents = _to_99(list_price[ch_sku] * np.asarray(SHELF_PRICE_LEVELS)[ch_level])
 
@@ -766,17 +763,17 @@ def build_world(config: SimConfig) -> World:
         competitor_day=np.zeros(0, dtype=np.int64),
         competitor_price_cents=np.zeros(0, dtype=np.int64),
     )
-    shocks = _make_shocks(_rng(seed, _STREAM_SHOCKS), world, n_cat)
+    shocks = _make_shocks(stream_rng(seed, STREAM_SHOCKS), world, n_cat)
     world.shocks = shocks
     world._shock_masks = [world._scope_mask(s.scope, s.scope_value) for s in shocks]
-    world.news = _make_news(_rng(seed, _STREAM_SHOCKS, 1), world)
-    world.flash_sales = _make_flash_sales(_rng(seed, _STREAM_FLASH), world)
+    world.news = _make_news(stream_rng(seed, STREAM_SHOCKS, 1), world)
+    world.flash_sales = _make_flash_sales(stream_rng(seed, STREAM_FLASH), world)
     (
         world.competitor_sku,
         world.competitor_name,
         world.competitor_day,
         world.competitor_price_cents,
-    ) = _make_competitor_prices(_rng(seed, _STREAM_COMPETITORS), world)
+    ) = _make_competitor_prices(stream_rng(seed, STREAM_COMPETITORS), world)
     return world
 
 
@@ -999,234 +996,3 @@ def _make_competitor_prices(
     )
 
 
-# ---- history ---------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SalesChunk:
-    """Orders, order lines and reviews of a block of consecutive days (columnar, numpy)."""
-
-    first_day: int
-    last_day: int
-    # orders
-    order_ids: list[str]
-    order_customer: IntArray
-    order_ts: NDArray[np.datetime64]
-    order_plan_id: IntArray  # 0 = none
-    # lines (grouped by order)
-    line_order: IntArray  # index into this chunk's orders
-    line_sku: IntArray
-    line_qty: IntArray
-    line_price_cents: IntArray
-    # per (sku, day) units for the days of this chunk: (n_days_chunk, n_skus)
-    units: IntArray
-    # reviews
-    review_sku: IntArray
-    review_customer: IntArray
-    review_rating: IntArray
-    review_ts: NDArray[np.datetime64]
-    review_text: list[str]
-
-    @property
-    def line_customer(self) -> IntArray:
-        return np.asarray(self.order_customer[self.line_order], dtype=np.int64)
-
-    @property
-    def line_ts(self) -> NDArray[np.datetime64]:
-        return self.order_ts[self.line_order]
-
-
-@dataclass(frozen=True)
-class InventorySnapshot:
-    sku: IntArray
-    on_hand: IntArray
-    reserved: IntArray
-    as_of: dt.datetime
-
-
-@dataclass(frozen=True)
-class History:
-    """Every generated row of a shop, columnar (numpy arrays and lists)."""
-
-    world: World
-    chunks: list[SalesChunk]
-    inventory: InventorySnapshot
-
-    def concat(self, name: str) -> NDArray[Any]:
-        """Concatenate one array attribute of every sales chunk (e.g. ``"line_sku"``)."""
-        if name == "line_order":  # make order indices global
-            offsets = np.cumsum([0] + [len(c.order_ids) for c in self.chunks[:-1]])
-            return np.concatenate([c.line_order + o for c, o in zip(self.chunks, offsets, strict=True)])
-        return np.concatenate([np.asarray(getattr(c, name)) for c in self.chunks])
-
-    @property
-    def units(self) -> IntArray:
-        """Realised units, shape (n_days, n_skus)."""
-        return np.asarray(np.concatenate([c.units for c in self.chunks]), dtype=np.int64)
-
-
-REVIEW_RATE = 0.04
-REVIEW_TEMPLATES: dict[int, tuple[str, ...]] = {
-    1: ("Terrible {noun}. It broke almost immediately, avoid.", "Very disappointed with this {noun} from "
-        "{brand}; poor quality.", "Waste of money. The {noun} does not work as advertised."),
-    2: ("The {noun} is below expectations; feels cheap.", "Not great. My {brand} {noun} has quality issues.",
-        "Mediocre {noun}, would not buy again."),
-    3: ("An okay {noun} for the price.", "Average {brand} {noun}: does the job, nothing special.",
-        "The {noun} is fine, some minor flaws."),
-    4: ("Good {noun}, happy with it.", "Solid {brand} {noun}, works well.", "Nice {noun}, good value."),
-    5: ("Excellent {noun}! Highly recommended.", "Love this {brand} {noun}, great quality.",
-        "Best {noun} I have owned. Five stars."),
-}  # fmt: skip
-DEFECT_TEMPLATES = (
-    "The {noun} stopped working after a week. Looks like a bad batch.",
-    "Defective {noun}: the new {brand} batch has a faulty part.",
-    "Second {brand} {noun} with the same defect. Quality has clearly dropped recently.",
-)
-
-
-def iter_sales(world: World, chunk_days: int = 30) -> Iterator[SalesChunk]:
-    """Generate the order history block by block (the same data whatever ``chunk_days``)."""
-    n_days = world.config.n_days
-    flash_by_day = {f.day: f for f in world.flash_sales}
-    day = 0
-    while day < n_days:
-        last = min(n_days - 1, day + chunk_days - 1)
-        yield _sales_chunk(world, day, last, flash_by_day)
-        day = last + 1
-
-
-def _sales_chunk(world: World, first: int, last: int, flash_by_day: dict[int, FlashSale]) -> SalesChunk:
-    cfg = world.config
-    epoch = np.datetime64(cfg.start_date.isoformat(), "s")
-    order_ids: list[str] = []
-    order_customer, order_ts, order_plan, line_order, line_sku, line_qty, line_price = ([] for _ in range(7))
-    units_rows = []
-    r_sku, r_cust, r_rating, r_ts = [], [], [], []
-    r_text: list[str] = []
-    n_orders = 0
-    for day in range(first, last + 1):
-        rng = _rng(cfg.seed, _STREAM_SALES, day)
-        flash = flash_by_day.get(day)
-        day_in = world.day_inputs(day)
-        price, featured, alloc = day_in.price_cents, day_in.featured, day_in.allocated_units
-        units = np.minimum(world._nb(rng, world.day_expected(day, day_in)), alloc)
-        units_rows.append(units)
-        sold = np.flatnonzero(units)
-        lines = world._lines_for(rng, sold, units[sold], price[sold])
-        # one order per customer and day
-        uniq, inv = np.unique(lines.customer, return_inverse=True)
-        k = uniq.size
-        secs = (rng.beta(2.2, 1.6, k) * 86_399).astype(np.int64)
-        ts = epoch + np.timedelta64(day * 86_400, "s") + secs.astype("timedelta64[s]")
-        if flash is not None:
-            has_flash = np.bincount(inv, weights=featured[lines.sku], minlength=k) > 0
-            plan = np.where(has_flash, flash.plan_id, 0)
-        else:
-            plan = np.zeros(k, dtype=np.int64)
-        stamp = world.date_of(day).strftime("%Y%m%d")
-        order_ids.extend(f"O{stamp}-{j + 1:06d}" for j in range(k))
-        order_customer.append(uniq)
-        order_ts.append(ts)
-        order_plan.append(plan)
-        line_order.append(inv + n_orders)
-        line_sku.append(lines.sku)
-        line_qty.append(lines.qty)
-        line_price.append(lines.price)
-        n_orders += k
-        # reviews: a few buyers review after a short delay, rating follows the hidden quality
-        n_rev = rng.binomial(lines.qty, REVIEW_RATE)
-        rl = np.flatnonzero(n_rev)
-        if rl.size:
-            rl = np.repeat(rl, n_rev[rl])
-            rev_day = day + rng.geometric(0.25, rl.size)
-            keep = rev_day <= cfg.n_days - 1
-            rl, rev_day = rl[keep], rev_day[keep]
-            rs = lines.sku[rl]
-            q = world.quality0[rs] - world.defect_drop[rs] * (rev_day >= world.defect_day[rs])
-            rating = np.clip(np.round(3.6 + 0.9 * q + rng.normal(0, 0.8, rl.size)), 1, 5).astype(np.int64)
-            rsec = rng.integers(0, 86_400, rl.size)
-            r_sku.append(rs)
-            r_cust.append(lines.customer[rl])
-            r_rating.append(rating)
-            r_ts.append(epoch + (rev_day * 86_400 + rsec).astype("timedelta64[s]"))
-            variant = rng.integers(0, 3, rl.size)
-            defective = rev_day >= world.defect_day[rs]
-            for s, r, v, d in zip(
-                rs.tolist(), rating.tolist(), variant.tolist(), defective.tolist(), strict=True
-            ):
-                tpl = DEFECT_TEMPLATES[v] if d and r <= 2 else REVIEW_TEMPLATES[r][v]
-                noun = world.attributes[s]["noun"].lower()
-                r_text.append(tpl.format(noun=noun, brand=world.brand_names[world.brand[s]]))
-
-    def cat(parts: list[Any], dtype: Any = np.int64) -> Any:
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-
-    return SalesChunk(
-        first_day=first,
-        last_day=last,
-        order_ids=order_ids,
-        order_customer=cat(order_customer),
-        order_ts=cat(order_ts, "datetime64[s]"),
-        order_plan_id=cat(order_plan),
-        line_order=cat(line_order),
-        line_sku=cat(line_sku),
-        line_qty=cat(line_qty),
-        line_price_cents=cat(line_price),
-        units=np.vstack(units_rows),
-        review_sku=cat(r_sku),
-        review_customer=cat(r_cust),
-        review_rating=cat(r_rating),
-        review_ts=cat(r_ts, "datetime64[s]"),
-        review_text=r_text,
-    )
-
-
-def inventory_snapshot(world: World) -> InventorySnapshot:
-    """Stock at the end of the last history day: days of cover vary widely (scarce to excess)."""
-    rng = _rng(world.config.seed, _STREAM_INVENTORY)
-    last = world.config.n_days - 1
-    rate = world.baseline(last + 1) * (world.shelf_prices(last) / world.list_price_cents) ** world.elasticity
-    cover = np.exp(rng.normal(math.log(35), 0.9, world.n_skus))
-    on_hand = np.round(rate * cover).astype(np.int64)
-    for shock, mask in zip(world.shocks, world._shock_masks, strict=True):
-        if shock.kind == "brand_supply" and shock.active(last):
-            on_hand[mask] = np.round(on_hand[mask] * 0.15).astype(np.int64)
-    reserved = rng.binomial(on_hand, 0.02)
-    as_of = dt.datetime.combine(world.config.end_date, dt.time(23, 59, 59))
-    return InventorySnapshot(np.arange(world.n_skus), on_hand, reserved.astype(np.int64), as_of)
-
-
-def generate_history(world: World, chunk_days: int = 30) -> History:
-    """All generated rows of ``world``'s shop (deterministic; fits in memory for the default sizes)."""
-    return History(world, list(iter_sales(world, chunk_days)), inventory_snapshot(world))
-
-
-# ---- the shop in the database ----------------------------------------------------------------------------
-
-
-def load_world(session: Session) -> World:
-    """Rebuild the world of the shop in the database from its latest ``sim_run`` configuration."""
-    from db.models import SimRun
-
-    row = session.execute(select(SimRun).order_by(SimRun.id.desc()).limit(1)).scalar_one_or_none()
-    if row is None:
-        raise DatabaseNotReady("this database holds no simulated shop; run `python cli.py demo` first")
-    return build_world(SimConfig.model_validate(row.config))
-
-
-def play_plan(session: Session, plan_id: int, seed: int = 0, world: World | None = None) -> RealisedDay:
-    """Play a stored flash-sale plan forward on its sale date in the shop's simulated world."""
-    from db.models import FlashSalePlan, PlanItem
-
-    plan = session.get(FlashSalePlan, plan_id)
-    if plan is None:
-        raise SimulationError(f"there is no flash-sale plan {plan_id}")
-    rows = session.execute(
-        select(PlanItem.sku, PlanItem.sale_price_cents, PlanItem.allocated_units)
-        .where(PlanItem.plan_id == plan_id)
-        .order_by(PlanItem.sku)
-    ).all()
-    if not rows:
-        raise SimulationError(f"plan {plan_id} has no items to play")
-    world = world or load_world(session)
-    return world.play(plan.sale_date, [(r[0], int(r[1]), int(r[2])) for r in rows], seed=seed)

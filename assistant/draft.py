@@ -35,9 +35,9 @@ from matplotlib.figure import Figure
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.audit import record_audit
 from assistant.narrative import Narrative, NarrativeFacts, NarrativeItem, NarrativeLastSale, NarrativeSignal
 from assistant.narrative import write_narrative as _write_narrative
+from db.audit import record_audit
 from db.engine import session_scope
 from db.errors import FlashSaleError
 from db.models import FlashSalePlan, MarketNews, MarketSignal, Order, PlanStatus, Product

@@ -127,7 +127,7 @@ def _truth(
     not simulated (or the simulator no longer reproduces the stored truth)."""
     if session.scalar(select(SimRun.id).limit(1)) is None:
         return None
-    from db.simulator import load_world
+    from tools.simulator import load_world
 
     world = load_world(session)
     skus = [holdout.skus[i] for i in rows]

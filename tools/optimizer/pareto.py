@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from tools.formatting import format_cents
-from tools.optimizer import (
+from tools.optimizer.model import (
     Candidates,
     CellCoefficients,
     ExtraRow,
@@ -25,6 +25,7 @@ from tools.optimizer import (
     SolverOptions,
     compute_coefficients,
 )
+from tools.optimizer.plan import solve_plan
 
 Secondary = Literal["revenue", "sell_through"]
 
@@ -89,8 +90,6 @@ def pareto_frontier(
     secondary: Secondary = "revenue",
 ) -> ParetoFrontier:
     """Up to ``points`` non-dominated plans trading expected profit against revenue or sell-through."""
-    from tools.optimizer_solve import solve_plan
-
     if points < 2:
         raise ValueError("a frontier needs at least 2 points")
     constraints = constraints or PlanConstraints()
