@@ -7,6 +7,7 @@ function and renders the result. Library errors (``FlashSaleError``) become one-
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import os
 import sys
@@ -18,9 +19,11 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
+from assistant.deps import Deps, make_deps
 from assistant.settings import Settings
-from db.engine import make_engine
+from db.engine import make_engine, make_session_factory
 from db.errors import FlashSaleError
 
 P = ParamSpec("P")
@@ -60,6 +63,28 @@ def settings() -> Settings:
 def engine_from_settings(cfg: Settings | None = None, **kwargs: Any) -> Engine:
     cfg = cfg or settings()
     return make_engine(cfg.resolved_database_url(), **kwargs)
+
+
+def session_factory(cfg: Settings | None = None) -> sessionmaker[Session]:
+    return make_session_factory(engine_from_settings(cfg))
+
+
+def cli_deps(cfg: Settings | None = None, *, channel: str = "cli") -> Deps:
+    """The dependencies of a command: the database, the settings and the shop's clock."""
+    cfg = cfg or settings()
+    return make_deps(
+        cfg, session_factory(cfg), actor=os.environ.get("USER") or "merchandiser", channel=channel
+    )
+
+
+def parse_date_option(value: str | None, option: str) -> dt.date | None:
+    """The date an option names (YYYY-MM-DD), or None; a bad date is a usage error naming the option."""
+    if value is None or value == "":
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from exc
 
 
 # ---- db -------------------------------------------------------------------------------------------------
@@ -117,7 +142,7 @@ def demo(
 
     overrides: dict[str, Any] = {"seed": seed}
     if end_date is not None:
-        overrides["end_date"] = _parse_date_option(end_date, "--end-date")
+        overrides["end_date"] = parse_date_option(end_date, "--end-date")
     config = SimConfig.scaled(scale, **overrides)
     engine = engine_from_settings()
     with Progress(
@@ -163,17 +188,24 @@ def kpi(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON instead of a table."),
 ) -> None:
-    """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover."""
-    from db.engine import make_session_factory, session_scope
-    from tools.kpi import kpi_report, parse_date, parse_group_by
+    """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover.
+    Without dates or a plan: the last closed sale, else the last 30 days (the report says which)."""
+    from db.engine import read_only_scope
+    from tools.kpi import default_period, kpi_report, parse_group_by
     from tools.reports import kpi_table, stock_out_table
 
-    start_day, end_day = parse_date(start, "--start"), parse_date(end, "--end")
+    start_day, end_day = parse_date_option(start, "--start"), parse_date_option(end, "--end")
     grouping = parse_group_by(by)
-    with session_scope(make_session_factory(engine_from_settings())) as session:
+    deps = cli_deps()
+    with read_only_scope(deps.session_factory) as session:
+        note = None
+        if start_day is None and plan is None:
+            start_day, end_day, note = default_period(session, deps.today())
         result = kpi_report(
             session, start_day, end_day or start_day, by=grouping, plan_id=plan, counterfactual=counterfactual
         )
+    if note:
+        result.notes.insert(0, note)
     if as_json:
         print(result.model_dump_json(indent=2))
         return
@@ -197,15 +229,15 @@ def report(
     """Write a KPI report (Markdown and/or HTML with charts) for a period or a plan."""
     from pathlib import Path
 
-    from db.engine import make_session_factory, session_scope
+    from db.engine import read_only_scope
     from tools.campaigns import PlanNotClosed, plan_vs_actual
-    from tools.kpi import kpi_report, parse_date, parse_group_by
+    from tools.kpi import kpi_report, parse_group_by
     from tools.reports import write_report
 
-    start_day, end_day = parse_date(start, "--start"), parse_date(end, "--end")
+    start_day, end_day = parse_date_option(start, "--start"), parse_date_option(end, "--end")
     grouping = parse_group_by(by)
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
-    with session_scope(make_session_factory(engine_from_settings())) as session:
+    with read_only_scope(session_factory()) as session:
         result = kpi_report(session, start_day, end_day or start_day, by=grouping, plan_id=plan)
         pva = None
         if plan is not None:
@@ -231,12 +263,12 @@ def compare(
     n_boot: int = typer.Option(4000, "--boot", help="Number of bootstrap resamples."),
 ) -> None:
     """Compare two campaigns (or the two arms of an A/B split): difference, confidence interval, verdict."""
-    from db.engine import make_session_factory, session_scope
+    from db.engine import session_scope
     from tools.campaigns import compare_campaigns, parse_metric, parse_unit
     from tools.reports import comparison_table
 
     chosen_metric, chosen_unit = parse_metric(metric), parse_unit(unit)
-    with session_scope(make_session_factory(engine_from_settings())) as session:
+    with session_scope(session_factory()) as session:
         result = compare_campaigns(
             session, plan_a, plan_b, metric=chosen_metric, unit=chosen_unit, n_boot=n_boot, seed=seed
         )
@@ -250,13 +282,12 @@ def _open_agent(channel: str, session_id: str | None = None) -> Any:
     """The assistant on the configured model server; one line and exit code 2 when none answers."""
     from assistant.chat import open_assistant
     from assistant.llm import ModelUnavailable
-    from db.engine import make_session_factory
 
     cfg = settings()
     try:
         return open_assistant(
             cfg,
-            make_session_factory(engine_from_settings(cfg)),
+            session_factory(cfg),
             channel=channel,
             actor=os.environ.get("USER") or "merchandiser",
             session_id=session_id,
@@ -374,22 +405,17 @@ def extract_signals_command(
     limit: int = typer.Option(30, min=1, max=200, help="Most news items (and reviews) per run."),
 ) -> None:
     """Turn recent news and reviews into typed, bounded market signals with the LLM, with provenance."""
-    import datetime as dt
-
-    from assistant.chat import shop_clock
     from assistant.interpret import extract_signals, load_sources
-    from assistant.llm import ModelUnavailable, require_llm
-    from db.engine import make_session_factory
+    from assistant.llm import ModelUnavailable, open_chat_model
 
-    cfg = settings()
+    deps = cli_deps()
     try:
-        model = require_llm(cfg)
+        model = open_chat_model(deps.settings)
     except ModelUnavailable as exc:
         print(str(exc), file=sys.stderr)
         raise typer.Exit(2) from exc
-    factory = make_session_factory(engine_from_settings(cfg))
-    today = shop_clock(cfg, factory)().date()
-    with factory.begin() as session:
+    today = deps.today()
+    with deps.session_factory.begin() as session:
         items = load_sources(session, today - dt.timedelta(days=days), today, reviews=reviews, limit=limit)
         report = _model_errors(lambda: extract_signals(session, model, items), None)
     console.print(f"Interpreted {len(items)} items with {report.model} ({report.prompt_version}).")
@@ -750,17 +776,6 @@ def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
         yield progress
 
 
-def _parse_date_option(value: str | None, hint: str) -> Any:
-    import datetime as dt
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=hint) from exc
-
-
 @app.command()
 @user_errors
 def fit(
@@ -773,11 +788,10 @@ def fit(
     """Fit the demand model on the order history and store it (the plans record which model they used)."""
     from rich.table import Table
 
-    from db.engine import make_session_factory
     from tools.demand import fit_demand_model, save_demand_model
 
-    end = _parse_date_option(window_end, "--window-end")
-    factory = make_session_factory(engine_from_settings())
+    end = parse_date_option(window_end, "--window-end")
+    factory = session_factory()
     with _stage_progress() as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
@@ -817,10 +831,9 @@ def backtest(
     and elasticity recovery against the true elasticities."""
     from rich.table import Table
 
-    from db.engine import make_session_factory
     from tools.backtest import run_backtest, save_chart
 
-    factory = make_session_factory(engine_from_settings())
+    factory = session_factory()
     with _stage_progress() as progress, factory() as session:
         result = run_backtest(session, weeks=weeks, progress=progress)
     table = Table(
@@ -880,13 +893,12 @@ def slack(
         require_slack_bolt,
         run_socket_mode,
     )
-    from db.engine import make_session_factory
 
     require_slack_bolt()
     cfg = settings()
     credentials = SlackCredentials.from_env(socket_mode=socket)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    bot = FlashSaleBot(cfg, make_session_factory(engine_from_settings(cfg)), workers=workers)
+    bot = FlashSaleBot(cfg, session_factory(cfg), workers=workers)
     slack_app = build_app(bot, credentials)
     approvers = ", ".join(sorted(bot.approvers)) or "nobody (set FLASHSALE_SLACK_APPROVERS)"
     if socket:
@@ -914,7 +926,7 @@ def _print_draft(result: Any) -> None:
     console.print(f"{verb} draft for {result.sale_date} in {result.folder}")
     plan = result.data["plan"]
     console.print(
-        f"plan {plan['plan_id']} (draft): {len(plan['items'])} SKUs, expected revenue "
+        f"plan {plan['id']} ({plan['status']}): {len(plan['items'])} SKUs, expected revenue "
         f"{format_cents(plan['expected_revenue_cents'])}, "
         f"gross profit {format_cents(plan['expected_profit_cents'])}; "
         f"demand model {result.demand_model_id}{' (refitted)' if result.refitted else ''}; "
@@ -942,11 +954,10 @@ def draft(
     write draft.md, draft.html, draft.json and charts into OUT/DATE/. Idempotent per date; a concurrent run
     for the same date is refused."""
     from assistant.daily import run_daily_draft
-    from db.engine import make_session_factory
 
-    sale_date = _parse_date_option(date, "--date")
+    sale_date = parse_date_option(date, "--date")
     cfg = settings()
-    factory = make_session_factory(engine_from_settings(cfg))
+    factory = session_factory(cfg)
     with err_console.status("making the draft") as status:
         result = run_daily_draft(
             cfg,
@@ -988,14 +999,15 @@ def schedule(
     from assistant.daily import run_daily_draft
     from assistant.draft import DraftLocked
     from assistant.scheduler import daily_trigger, next_fire_times, parse_time_of_day, run_daily
-    from db.engine import make_session_factory
+    from assistant.slack.bot import post_draft, slack_client_from_env
+    from db.sqlvalues import utc_now
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     cfg = settings()
     when = parse_time_of_day(at or cfg.draft_at)
     tz = timezone or cfg.draft_timezone
     channel = post_to_slack or cfg.draft_slack_channel
-    factory = make_session_factory(engine_from_settings(cfg))
+    factory = session_factory(cfg)
 
     def job() -> None:
         try:
@@ -1008,15 +1020,10 @@ def schedule(
             return
         _print_draft(result)
         if channel and not result.reused:
-            from assistant.daily import slack_client_from_env
-            from assistant.slack import post_draft
-
             post_draft(slack_client_from_env(), channel, result)
             console.print(f"Posted to Slack channel {channel}.")
 
-    import datetime as dt
-
-    first = next_fire_times(daily_trigger(when, tz), dt.datetime.now(dt.UTC), 1)
+    first = next_fire_times(daily_trigger(when, tz), utc_now().replace(tzinfo=dt.UTC), 1)
     err_console.print(
         f"Drafting the next day's plan daily at {when:%H:%M} {tz}; next run {first[0] if first else '?'}. "
         "Ctrl-C stops."
@@ -1027,111 +1034,76 @@ def schedule(
 # ---- plan -----------------------------------------------------------------------------------------------
 
 
-def _print_plan(result: Any, plan_id: int) -> None:
-    from rich import box
-    from rich.table import Table
-
-    from tools.formatting import format_cents
-
-    table = Table(
-        title=f"Flash-sale plan {plan_id} (draft)",
-        caption="sold~: expected units sold within the allocation",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
-    # Figures never wrap or get cut; on a narrow terminal the category column folds instead.
-    for col in ("SKU", "category", "off", "price", "alloc", "sold~", "revenue", "profit", "margin"):
-        if col == "category":
-            table.add_column(col, overflow="fold", min_width=6)
-        else:
-            table.add_column(
-                col, justify="left" if col == "SKU" else "right", no_wrap=True, min_width=len(col)
-            )
-    for it in result.items:
-        table.add_row(
-            it.sku + (" *" if it.pinned else ""),
-            it.category,
-            f"{it.discount:.0%}",
-            format_cents(it.sale_price_cents),
-            str(it.allocated_units),
-            f"{it.expected_units:.1f}",
-            format_cents(it.expected_revenue_cents),
-            format_cents(it.expected_profit_cents),
-            f"{it.margin:.0%}",
-        )
-    console.print(table)
-    console.print(
-        f"{len(result.items)} SKUs; expected revenue {format_cents(result.expected_revenue_cents)}, gross "
-        f"profit {format_cents(result.expected_profit_cents)}, "
-        f"markdown {format_cents(result.markdown_cost_cents)}, "
-        f"sell-through {result.sell_through:.0%}; objective {format_cents(result.objective)} "
-        f"(LP bound {format_cents(result.lp_bound)}, gap {result.gap:.3%}, {result.status}); "
-        f"{result.stats.time_total_s:.1f} s",
-        highlight=False,
-    )
-    for b in result.binding[:6]:
-        console.print(f"  binding: {b.label} (dual {b.dual:,.2f})", highlight=False)
-    console.print(
-        f"Saved as draft plan [bold]{plan_id}[/]; "
-        f"approve with `python cli.py plan-approve {plan_id} --by NAME`."
-    )
+def _ladder(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"must be comma-separated fractions, got {text!r}", param_hint="--ladder"
+        ) from None
 
 
 @app.command()
 @user_errors
 def plan(  # noqa: PLR0917
     date: str | None = typer.Option(None, "--date", help="Sale date YYYY-MM-DD (default: tomorrow)."),
-    slots: int = typer.Option(20, help="Most SKUs in the sale."),
-    budget: float | None = typer.Option(None, help="Markdown budget in currency units (e.g. 5000.00)."),
-    min_margin: float = typer.Option(0.10, help="Least margin of each item (fraction of its sale price)."),
-    plan_margin: float | None = typer.Option(None, help="Least margin over the whole plan (fraction)."),
+    slots: int = typer.Option(20, min=1, max=1000, help="Most SKUs in the sale."),
+    budget: float | None = typer.Option(
+        None, min=0, help="Markdown budget in currency units (e.g. 5000.00)."
+    ),
+    min_margin: float = typer.Option(
+        0.10, min=0.0, max=0.99, help="Least margin of each item (fraction of its sale price)."
+    ),
+    plan_margin: float | None = typer.Option(None, min=0.0, max=0.99, help="Least margin over the plan."),
     ladder: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6", help="Discount ladder, comma-separated fractions."),
-    category_max: int | None = typer.Option(None, help="Most SKUs per category."),
-    brand_max: int | None = typer.Option(None, help="Most SKUs per brand."),
+    category_max: int | None = typer.Option(None, min=0, help="Most SKUs per category."),
+    brand_max: int | None = typer.Option(None, min=0, help="Most SKUs per brand."),
     match_competitor: bool = typer.Option(False, help="Sale price at or below the competitor's price."),
     pin: list[str] = typer.Option([], help="SKU that must be in the sale (repeatable)."),
     exclude: list[str] = typer.Option([], help="SKU that must stay out (repeatable)."),
-    time_limit: float = typer.Option(60.0, help="Solver time limit in seconds."),
-    gap: float = typer.Option(0.001, help="Stop within this relative gap of the LP bound."),
-    deterministic: bool = typer.Option(True, help="Reproducible single-threaded search."),
+    time_limit: float = typer.Option(30.0, min=0.1, max=600, help="Solver time limit in seconds."),
+    gap: float = typer.Option(0.001, min=0.0, max=0.5, help="Stop within this relative gap of the LP bound."),
     by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
+    wide: bool = typer.Option(False, "--wide", help="Show every column, however wide the terminal."),
 ) -> None:
-    """Optimise a flash sale from the latest demand model, print it as a table and save it as a draft."""
-    import datetime as dt
+    """Plan tomorrow's flash sale with the plan service (the same plan the assistant and the daily draft
+    make for the same question): refit the demand model if the orders changed, optimise, save the plan as
+    a draft and print it. Defaults: 20 slots, 10 % least item margin, 30 s solver limit."""
+    from db.engine import session_scope
+    from tools.demand import refresh_demand_model
+    from tools.plan_report import plan_table, summary_lines
+    from tools.planning import PlanRequest, propose_plan, save_proposal
+    from tools.plans import load_plan
 
-    from assistant.draft import fresh_demand_model
-    from db.engine import make_session_factory, session_scope
-    from tools.optimizer import PlanConstraints, SolverOptions, optimize_plan
-    from tools.plans import build_candidates, save_draft_plan
-
-    sale_date = _parse_date_option(date, "--date") or dt.date.today() + dt.timedelta(days=1)
-    try:
-        steps = tuple(float(x) for x in ladder.split(",") if x.strip())
-    except ValueError:
-        raise typer.BadParameter(f"--ladder must be comma-separated fractions, got {ladder!r}") from None
-    constraints = PlanConstraints(
+    request = PlanRequest(
+        sale_date=parse_date_option(date, "--date"),
         slots=slots,
-        markdown_budget_cents=round(budget * 100) if budget is not None else None,
+        markdown_budget_cents=None if budget is None else round(budget * 100),
         min_item_margin=min_margin,
         min_plan_margin=plan_margin,
+        ladder=_ladder(ladder),
         default_category_max=category_max,
         default_brand_max=brand_max,
         match_competitor=match_competitor,
-        pinned=list(pin),
-        excluded=list(exclude),
+        pinned=tuple(pin),
+        excluded=tuple(exclude),
+        time_limit_s=time_limit,
+        relative_gap=gap,
     )
-    options = SolverOptions(time_limit_s=time_limit, relative_gap=gap, deterministic=deterministic)
-    with (
-        session_scope(make_session_factory(engine_from_settings())) as session,
-        err_console.status("loading the demand model") as status,
-    ):
-        model, _ = fresh_demand_model(session, progress=status.update)
-        status.update("building candidates")
-        candidates = build_candidates(session, sale_date, model, ladder=steps)
-        status.update(f"optimising {candidates.n:,} candidates")
-        result = optimize_plan(candidates, constraints, None, options)
-        plan_id = save_draft_plan(session, result, candidates, sale_date=sale_date, created_by=by)
-    _print_plan(result, plan_id)
+    deps = cli_deps()
+    with session_scope(deps.session_factory) as session, err_console.status("loading the demand model") as s:
+        refresh_demand_model(session, progress=s.update)
+        s.update("optimising the sale")
+        proposal = propose_plan(session, request, today=deps.today())
+        plan_id = save_proposal(session, proposal, created_by=by)
+        stored = load_plan(session, plan_id)
+    console.print(plan_table(stored, width=None if wide else console.width))
+    for line in summary_lines(stored, proposal):
+        console.print(line, highlight=False, markup=False)
+    console.print(
+        f"Saved as draft plan [bold]{plan_id}[/]; "
+        f"approve with `python cli.py plan-approve {plan_id} --by NAME`."
+    )
 
 
 @app.command("plan-approve")
@@ -1141,11 +1113,12 @@ def plan_approve(
     by: str = typer.Option(..., "--by", help="Your name: approval is a person's act and is recorded."),
 ) -> None:
     """Approve a draft plan (a person's decision; the assistant can never do this)."""
-    from db.engine import make_session_factory, session_scope
+    from db.engine import session_scope
+    from db.sqlvalues import utc_now
     from tools.plans import approve_plan
 
-    with session_scope(make_session_factory(engine_from_settings())) as session:
-        stored = approve_plan(session, plan_id, by)
+    with session_scope(session_factory()) as session:
+        stored = approve_plan(session, plan_id, by, now=utc_now())
     console.print(f"Plan {stored.id} for {stored.sale_date} approved by {stored.approved_by}.")
 
 

@@ -10,6 +10,7 @@ in one transaction at the end of the turn (also when the turn fails).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -32,12 +33,14 @@ from langchain_core.tools import BaseTool
 from assistant.deps import Deps
 from assistant.grounding import GroundingReport, check_grounding, feedback
 from assistant.llm_tools import build_tools, error_json, is_error
+from assistant.memory import ConversationStore, find_in
 from assistant.prompts import Prompt, load_prompt
 from assistant.tokens import TokenCounter, trim_history
 from db.audit import record_audit
 from db.engine import session_scope
+from tools.planning import PlanProposal
 
-SYSTEM_PROMPT = "system_v1"
+SYSTEM_PROMPT = "system_v2"
 FEEDBACK_NAME = "grounding_check"
 UNGROUNDED_FLAG = "Note: some numbers in this answer could not be traced to a tool result"
 
@@ -85,22 +88,6 @@ class _AuditEntry:
     ts: dt.datetime
 
 
-class SessionMemory:
-    """Conversation history per session id (a chat window, a Slack thread)."""
-
-    def __init__(self) -> None:
-        self._sessions: dict[str, list[BaseMessage]] = {}
-
-    def get(self, session_id: str) -> list[BaseMessage]:
-        return self._sessions.setdefault(session_id, [])
-
-    def reset(self, session_id: str) -> None:
-        self._sessions.pop(session_id, None)
-
-    def sessions(self) -> list[str]:
-        return list(self._sessions)
-
-
 def _message_json(message: BaseMessage) -> dict[str, Any]:
     data: dict[str, Any] = {"role": message.type, "content": message.content}
     if isinstance(message, AIMessage) and message.tool_calls:
@@ -115,8 +102,9 @@ def _message_json(message: BaseMessage) -> dict[str, Any]:
 class Agent:
     """A merchandising assistant over ``tools`` driven by ``model``.
 
-    ``memory`` holds the conversation per ``session_id``; share one :class:`SessionMemory` between agents to
-    serve many sessions. ``max_steps`` bounds the model calls of one turn.
+    ``memory`` keeps the conversation of ``session_id`` in the database (default: the deps' database), so
+    a conversation goes on across agents, processes and restarts. ``max_steps`` bounds the model calls of
+    one turn.
     """
 
     def __init__(
@@ -126,41 +114,48 @@ class Agent:
         *,
         tools: Sequence[BaseTool] | None = None,
         prompt: Prompt | None = None,
-        memory: SessionMemory | None = None,
+        memory: ConversationStore | None = None,
         session_id: str | None = None,
         max_steps: int = 8,
         token_counter: TokenCounter | None = None,
     ) -> None:
         self.model = model
-        self.deps = deps
-        self.tools = list(tools) if tools is not None else build_tools(deps)
+        self.deps = dataclasses.replace(deps, proposals=self._find_proposal)
+        self.tools = list(tools) if tools is not None else build_tools(self.deps)
         self.tools_by_name = {t.name: t for t in self.tools}
         self.bound = model.bind_tools(self.tools)
         self.prompt = prompt or load_prompt(SYSTEM_PROMPT)
-        self.memory = memory or SessionMemory()
+        self.memory = memory or ConversationStore(deps.session_factory)
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.max_steps = max_steps
         self.tokens = token_counter or TokenCounter()
         self.model_name = str(
             getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
         )
+        self.history: list[BaseMessage] = self.memory.load(self.session_id)
+        self._turn: list[BaseMessage] = []
 
     # ---- memory ----
-    @property
-    def history(self) -> list[BaseMessage]:
-        return self.memory.get(self.session_id)
-
     def reset(self) -> None:
         self.memory.reset(self.session_id)
+        self.history = []
 
     def tool_outputs(self) -> list[str]:
         """Every tool result of this session so far (the sources the grounding check accepts)."""
         return [str(m.content) for m in self.history if isinstance(m, ToolMessage)]
 
+    def _find_proposal(self, proposal_id: str) -> PlanProposal | None:
+        """A plan proposal shown in this turn or earlier in the conversation."""
+        return find_in(self._turn, proposal_id) or self.memory.find_proposal(self.session_id, proposal_id)
+
     def system_message(self) -> SystemMessage:
         today = self.deps.today()
         return SystemMessage(
-            self.prompt.render(today=today.isoformat(), tomorrow=(today + dt.timedelta(days=1)).isoformat())
+            self.prompt.render(
+                today=today.isoformat(),
+                tomorrow=(today + dt.timedelta(days=1)).isoformat(),
+                currency=self.deps.currency,
+            )
         )
 
     def _context(self, turn: list[BaseMessage]) -> list[BaseMessage]:
@@ -183,6 +178,7 @@ class Agent:
         answer = AgentAnswer(text="", session_id=self.session_id)
         audit: list[_AuditEntry] = []
         turn: list[BaseMessage] = [HumanMessage(question)]
+        self._turn = turn
         failure: str | None = None
         try:
             self._run_turn(question, turn, answer, audit, on_token=on_token, on_status=on_status)
@@ -191,8 +187,6 @@ class Agent:
             raise
         finally:
             answer.turn_ms = (time.perf_counter() - started) * 1000
-            if failure is None:
-                self.history.extend(turn)
             audit.append(
                 _AuditEntry(
                     kind="answer",
@@ -212,7 +206,10 @@ class Agent:
                     ts=self.deps.now(),
                 )
             )
-            self._write_audit(audit)
+            self._write_turn(audit, turn if failure is None else [])
+            if failure is None:
+                self.history.extend(turn)
+            self._turn = []
             answer.turn_ms = (time.perf_counter() - started) * 1000  # the audit transaction included
         return answer
 
@@ -255,12 +252,10 @@ class Agent:
                 for call in ai.tool_calls:
                     if on_status:
                         on_status(f"calling {call['name']}({json.dumps(call['args'], default=str)})")
-                    record = self._run_tool(call["name"], call["args"])
+                    record, message = self._run_tool(call["name"], call["args"], call.get("id") or "")
                     answer.tool_calls.append(record)
                     answer.tool_ms += record.latency_ms
-                    turn.append(
-                        ToolMessage(record.output, tool_call_id=call.get("id") or "", name=call["name"])
-                    )
+                    turn.append(message)
                     audit.append(
                         _AuditEntry(
                             kind="tool",
@@ -338,26 +333,35 @@ class Agent:
             id=total.id,
         )
 
-    def _run_tool(self, name: str, args: dict[str, Any]) -> ToolCallRecord:
+    def _run_tool(self, name: str, args: dict[str, Any], call_id: str) -> tuple[ToolCallRecord, ToolMessage]:
         t0 = time.perf_counter()
         tool = self.tools_by_name.get(name)
+        message: ToolMessage | None = None
         if tool is None:
             output = error_json(f"unknown tool {name!r}", f"use one of: {', '.join(self.tools_by_name)}")
         else:
             try:
-                result = tool.invoke(args)
-                output = result if isinstance(result, str) else json.dumps(result, default=str)
+                result = tool.invoke({"name": name, "args": args, "id": call_id, "type": "tool_call"})
+                if isinstance(result, ToolMessage):
+                    message = result
+                    output = str(result.content)
+                else:
+                    output = result if isinstance(result, str) else json.dumps(result, default=str)
             except Exception as exc:  # a tool bug must not end the conversation
                 output = error_json(f"tool {name} failed: {type(exc).__name__}: {exc}", "try other arguments")
-        return ToolCallRecord(
+        if message is None:
+            message = ToolMessage(output, tool_call_id=call_id, name=name)
+        record = ToolCallRecord(
             name=name,
             args=dict(args),
             output=output,
             error=is_error(output),
             latency_ms=(time.perf_counter() - t0) * 1000,
         )
+        return record, message
 
-    def _write_audit(self, entries: list[_AuditEntry]) -> None:
+    def _write_turn(self, entries: list[_AuditEntry], messages: list[BaseMessage]) -> None:
+        """The turn's audit rows and (when it succeeded) its messages, in one transaction."""
         with session_scope(self.deps.session_factory) as session:
             for e in entries:
                 record_audit(
@@ -373,6 +377,7 @@ class Agent:
                     error=e.error,
                     ts=e.ts,
                 )
+            self.memory.append(session, self.session_id, messages, now=self.deps.now())
 
 
 def _is_user_message(message: BaseMessage) -> bool:

@@ -1,25 +1,23 @@
 """Build the assistant for a front end (terminal chat, one-shot question, Slack bot) and run slash commands.
 
 Front ends call :func:`open_assistant` (probes the model server first and raises
-:class:`~assistant.llm.ModelUnavailable` with a one-line fix when none answers) and then ``agent.ask``.
+:class:`~assistant.llm.ModelUnavailable` with a one-line fix when none answers) and then ``agent.ask``. The
+shop's clock is :mod:`tools.clock`.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from langchain_core.language_models import BaseChatModel
 from rich.console import Console
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.agent import Agent, AgentAnswer, SessionMemory
-from assistant.deps import Deps, utc_now
-from assistant.llm import require_llm
+from assistant.agent import Agent, AgentAnswer
+from assistant.deps import make_deps
+from assistant.llm import open_chat_model
 from assistant.settings import Settings
 from assistant.tokens import TokenCounter, hub_cache_has
-from tools.catalog import latest_activity
 
 SLASH_HELP = {
     "/plan": "propose tomorrow's flash-sale plan and explain it",
@@ -36,21 +34,6 @@ SLASH_QUESTIONS = {
 }
 
 
-def shop_clock(settings: Settings, factory: sessionmaker[Session]) -> Callable[[], dt.datetime]:
-    """The assistant's 'now': ``settings.today`` at 09:00 if set; the morning after the newest order when
-    the shop's data end before today (a demo shop); else the real time."""
-    if settings.today is not None:
-        fixed = dt.datetime.combine(settings.today, dt.time(9, 0))
-        return lambda: fixed
-    with factory() as session:
-        newest = latest_activity(session)
-    now = utc_now()
-    if newest is not None and newest.date() < now.date() - dt.timedelta(days=1):
-        fixed = dt.datetime.combine(newest.date() + dt.timedelta(days=1), dt.time(9, 0))
-        return lambda: fixed
-    return utc_now
-
-
 def open_assistant(
     settings: Settings,
     factory: sessionmaker[Session],
@@ -58,35 +41,19 @@ def open_assistant(
     channel: str,
     actor: str,
     model: BaseChatModel | None = None,
-    memory: SessionMemory | None = None,
     session_id: str | None = None,
 ) -> Agent:
-    """An agent on ``model``, else the in-process ``settings.llm_local_model``, else the model server."""
-    if model is not None:
-        chat_model = model
-    elif settings.llm_local_model:
-        from assistant.local_model import LocalChatModel
-
-        chat_model = LocalChatModel.from_pretrained(
-            settings.llm_local_model, max_new_tokens=settings.llm_max_tokens
-        )
-    else:
-        chat_model = require_llm(settings)
-    deps = Deps(
-        session_factory=factory,
-        settings=settings,
-        chat_model=chat_model,
-        clock=shop_clock(settings, factory),
-        actor=actor,
-        channel=channel,
-    )
+    """An agent on ``model``, else on the model the settings name (:func:`assistant.llm.open_chat_model`),
+    with the conversation ``session_id`` kept in the database."""
+    chat_model = model if model is not None else open_chat_model(settings)
+    deps = make_deps(settings, factory, actor=actor, channel=channel, chat_model=chat_model)
     # The served model's tokenizer when it is on this machine (named, or in the Hugging Face cache);
     # otherwise an estimate, without importing transformers (seconds at every start).
     tokenizer = settings.llm_tokenizer or settings.llm_local_model
     if tokenizer is None and hub_cache_has(settings.llm_model):
         tokenizer = settings.llm_model
     counter = TokenCounter.for_model(tokenizer)
-    return Agent(chat_model, deps, memory=memory, session_id=session_id, token_counter=counter)
+    return Agent(chat_model, deps, session_id=session_id, token_counter=counter)
 
 
 @dataclass

@@ -4,8 +4,6 @@ make the draft and optionally post it to Slack."""
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,52 +11,13 @@ from langchain_core.language_models import BaseChatModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.draft import DraftResult, Progress, make_draft
+from assistant.llm import open_chat_model
 from assistant.settings import Settings
+from assistant.slack.bot import post_draft, slack_client_from_env
+from tools.clock import next_sale_date, shop_clock
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
-
-log = logging.getLogger(__name__)
-
-
-def narrative_model(settings: Settings) -> BaseChatModel | None:
-    """The chat model for the narrative: the in-process model if configured, else the server if it answers,
-    else None (the draft then uses its template)."""
-    if settings.llm_local_model:
-        from assistant.local_model import LocalChatModel
-
-        return LocalChatModel.from_pretrained(
-            settings.llm_local_model, max_new_tokens=settings.llm_max_tokens
-        )
-    from assistant.llm import make_chat_model, probe_llm
-
-    probe = probe_llm(settings)
-    if not probe.ok:
-        log.info("no model for the narrative: %s (%s)", probe.message, probe.detail)
-        return None
-    return make_chat_model(settings)
-
-
-def next_sale_date(settings: Settings, factory: sessionmaker[Session]) -> dt.date:
-    """Tomorrow in the shop's time: the day after ``FLASHSALE_TODAY``, or after the demo shop's 'today'."""
-    from assistant.chat import shop_clock
-
-    return shop_clock(settings, factory)().date() + dt.timedelta(days=1)
-
-
-def slack_client_from_env() -> WebClient:
-    """A Slack Web API client with ``SLACK_BOT_TOKEN`` from the environment."""
-    from assistant.slack import SlackConfigError, require_slack_bolt
-
-    require_slack_bolt()
-    from slack_sdk import WebClient
-
-    token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
-    if not token:
-        raise SlackConfigError(
-            "Set SLACK_BOT_TOKEN (xoxb-...) in the environment to post the draft to Slack."
-        )
-    return WebClient(token=token)
 
 
 def run_daily_draft(
@@ -79,13 +38,21 @@ def run_daily_draft(
     A reused draft is posted again only when ``post_to`` is given explicitly. ``model`` overrides the
     narrative model; ``use_model=False`` forces the template.
     """
-    day = sale_date or next_sale_date(settings, factory)
-    chat_model = model if model is not None else (narrative_model(settings) if use_model else None)
+    clock = shop_clock(factory, settings.today)
+    day = sale_date or next_sale_date(clock)
+    chat_model = model
+    if chat_model is None and use_model:
+        chat_model = open_chat_model(settings, required=False)
     result = make_draft(
-        factory, day, chat_model, out_dir or settings.draft_dir, force=force, progress=progress
+        factory,
+        day,
+        chat_model,
+        out_dir or settings.draft_dir,
+        today=clock().date(),
+        force=force,
+        currency=settings.currency,
+        progress=progress,
     )
     if post_to:
-        from assistant.slack import post_draft
-
         post_draft(client or slack_client_from_env(), post_to, result)
     return result

@@ -1,4 +1,5 @@
-"""The LLM client: a LangChain chat model for any OpenAI-compatible endpoint, and a reachability probe.
+"""The LLM client: a LangChain chat model for any OpenAI-compatible endpoint, a reachability probe, and the
+one choice every front end makes between the in-process model and the server (:func:`open_chat_model`).
 
 vLLM (`vllm serve MODEL --enable-auto-tool-choice --tool-call-parser ...`) is the default server; llama.cpp's
 ``llama-server`` and Ollama's ``/v1`` speak the same API and work unchanged: set ``FLASHSALE_LLM_BASE_URL``
@@ -7,19 +8,20 @@ and ``FLASHSALE_LLM_MODEL``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import Literal, overload
 
 import httpx
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from assistant.local_model import LocalChatModel
 from assistant.settings import Settings
 from db.errors import FlashSaleError
+
+log = logging.getLogger(__name__)
 
 START_HINT = (
     "start one with `python cli.py serve-llm` "
@@ -97,34 +99,22 @@ def probe_llm(settings: Settings, *, timeout_s: float | None = None) -> ProbeRes
     return ProbeResult(ok=True, base_url=base, models=models)
 
 
-def require_llm(settings: Settings) -> ChatOpenAI:
-    """A chat model if the server answers, else :class:`ModelUnavailable` (one line, with the fix)."""
+@overload
+def open_chat_model(settings: Settings, *, required: Literal[True] = ...) -> BaseChatModel: ...
+@overload
+def open_chat_model(settings: Settings, *, required: Literal[False]) -> BaseChatModel | None: ...
+def open_chat_model(settings: Settings, *, required: bool = True) -> BaseChatModel | None:
+    """The chat model the settings name, for every front end: the in-process transformers model when
+    ``FLASHSALE_LLM_LOCAL_MODEL`` is set, else the model server when it answers. When none answers:
+    :class:`ModelUnavailable` if ``required``, else None (the caller falls back, e.g. to a template)."""
+    if settings.llm_local_model:
+        return LocalChatModel.from_pretrained(
+            settings.llm_local_model, max_new_tokens=settings.llm_max_tokens
+        )
     probe = probe_llm(settings)
-    if not probe.ok:
+    if probe.ok:
+        return make_chat_model(settings, streaming=True)
+    if required:
         raise ModelUnavailable(probe.base_url, probe.detail)
-    return make_chat_model(settings, streaming=True)
-
-
-class MessageChatModel(BaseChatModel):
-    """A LangChain chat model that answers a list of messages with one ``AIMessage`` from :meth:`reply`.
-
-    The in-process model (:class:`assistant.local_model.LocalChatModel`) and the scripted and stub models of
-    the tests and evals subclass it and implement only ``reply`` (and ``_llm_type``). ``bind_tools`` returns
-    the model unchanged; a model that shows the tools to its network overrides it.
-    """
-
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Self:
-        return self
-
-    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
-        """The answer to ``messages``; generation stops at any of the ``stop`` strings."""
-        raise NotImplementedError
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self.reply(messages, stop))])
+    log.info("no model answers: %s (%s)", probe.message, probe.detail)
+    return None

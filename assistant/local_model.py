@@ -21,7 +21,7 @@ from langchain_core.messages.tool import tool_call
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
-from assistant.llm import MessageChatModel
+from assistant.message_model import MessageChatModel
 from db.errors import FlashSaleError
 
 LOCAL_INSTALL_HINT = 'the local backend needs transformers and torch: pip install -e ".[local]"'

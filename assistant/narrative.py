@@ -1,7 +1,8 @@
 """The narrative of the daily plan draft: written by the LLM when one is reachable, from a template otherwise.
 
-The facts are a typed :class:`NarrativeFacts` built from the plan, the last sale's KPIs and the market
-signals. The model gets them as JSON with a versioned prompt (``prompts/draft_narrative_v1.md``); its text
+The facts are a typed :class:`NarrativeFacts` built from the stored plan, the last sale's KPIs and the market
+signals. The model gets them as JSON (money in major units with the currency, as tool results show it) with a
+versioned prompt (``prompts/draft_narrative_v2.md``); its text
 is accepted only when every number in it traces back to the facts (:func:`assistant.grounding.
 check_grounding`), otherwise the template is used and the label says why. The label always says who wrote
 the narrative, so a reader never mistakes a template for analysis or the other way round.
@@ -21,23 +22,14 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from assistant.grounding import check_grounding
+from assistant.model_json import model_view
 from assistant.prompts import load_prompt
 from tools.formatting import format_cents, pct
+from tools.plans import StoredPlanItem
 
-NARRATIVE_PROMPT = "draft_narrative_v1"
+NARRATIVE_PROMPT = "draft_narrative_v2"
 TEMPLATE_AUTHOR = "template"
 LABEL_TEMPLATE_NO_MODEL = "Narrative: template (no model reachable)"
-
-
-class NarrativeItem(BaseModel):
-    sku: str
-    title: str
-    category: str
-    discount: float = Field(description="Fraction of the list price taken off, e.g. 0.3.")
-    sale_price_cents: int
-    allocated_units: int
-    expected_units: float
-    expected_profit_cents: int
 
 
 class NarrativeSignal(BaseModel):
@@ -73,7 +65,7 @@ class NarrativeFacts(BaseModel):
     markdown_cost_cents: int
     solver_status: str
     gap: float
-    top_items: list[NarrativeItem]
+    top_items: list[StoredPlanItem]
     categories: dict[str, int]
     binding_constraints: list[str]
     last_sale: NarrativeLastSale | None
@@ -155,6 +147,7 @@ def write_narrative(
     facts: NarrativeFacts,
     model: BaseChatModel | None,
     *,
+    currency: str = "EUR",
     on_exchange: Callable[[dict[str, Any]], None] | None = None,
 ) -> Narrative:
     """The narrative by ``model`` when given and it answers with grounded numbers, else the template.
@@ -165,7 +158,7 @@ def write_narrative(
     if model is None:
         return Narrative(text=template, author=TEMPLATE_AUTHOR, label=LABEL_TEMPLATE_NO_MODEL)
     prompt = load_prompt(NARRATIVE_PROMPT)
-    facts_json = facts.model_dump_json(indent=1)
+    facts_json = json.dumps(model_view(facts, currency), indent=1, ensure_ascii=False)
     name = str(getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__)
     messages = [SystemMessage(prompt.text), HumanMessage(f"Facts of the draft:\n```json\n{facts_json}\n```")]
     started = time.perf_counter()

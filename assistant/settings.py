@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     llm_context_tokens: int = Field(
         default=32768, gt=0, description="Context window of the served model, used to budget history."
     )
+    currency: str = Field(
+        default="EUR",
+        pattern=r"^[A-Z]{3}$",
+        description="ISO 4217 code of the shop's currency, shown with every amount the assistant reads.",
+    )
     today: dt.date | None = Field(
         default=None,
         description="Pretend today is this date (YYYY-MM-DD). Unset: the day after the shop's newest order "

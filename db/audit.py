@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from db.models import AuditLog
+from db.sqlvalues import utc_now
 
 MAX_TEXT_CHARS = 20_000
 
@@ -79,7 +80,7 @@ def record_audit(
     if not actor or not channel or not kind or not name:
         raise ValueError("record_audit needs a non-empty actor, channel, kind and name")
     row = AuditLog(
-        ts=ts or dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        ts=ts or utc_now(),
         actor=actor[:100],
         channel=channel[:30],
         kind=kind[:30],

@@ -26,6 +26,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "checkin", _sqlite_writable)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
@@ -37,6 +38,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_writable(dbapi_connection: Any, _record: Any) -> None:
+    """Undo :func:`read_only_scope`'s ``query_only`` when a connection goes back to the pool."""
+    if dbapi_connection is not None:
+        dbapi_connection.execute("PRAGMA query_only = OFF")
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
@@ -51,5 +58,22 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def is_sqlite(engine: Engine) -> bool:
-    return engine.dialect.name == "sqlite"
+@contextmanager
+def read_only_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A unit of work that cannot write: the database itself refuses every write, and it always rolls back.
+
+    SQLite: ``PRAGMA query_only`` on the session's connection for the length of the scope (every SQLite
+    connection is switched back to writable when it returns to the pool). PostgreSQL: ``SET TRANSACTION READ ONLY``. A write
+    attempted inside raises the database's own error ("attempt to write a readonly database", "cannot
+    execute ... in a read-only transaction").
+    """
+    with factory() as session:
+        connection = session.connection()
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+        elif connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET TRANSACTION READ ONLY")
+        try:
+            yield session
+        finally:
+            session.rollback()

@@ -56,6 +56,7 @@ from db.models import (
     Product,
     Review,
 )
+from db.sqlvalues import utc_now
 
 __all__ = [
     "KINDS",
@@ -362,7 +363,7 @@ def import_csv_on(
     if options.skip_bad_rows and rejects is None:
         raise CsvImportError(str(path), "skip_bad_rows needs a rejects file; call import_csv()")
     started = time.perf_counter()
-    started_at = _utcnow()
+    started_at = utc_now()
     preset = PRESETS[options.preset] if options.preset else None
     summary = ImportSummary(kind=kind, source=str(path))
     _raise_csv_field_limit()
@@ -401,7 +402,7 @@ def import_csv_on(
             rows_loaded=summary.rows_loaded,
             rows_rejected=summary.rows_rejected,
             started_at=started_at,
-            finished_at=_utcnow(),
+            finished_at=utc_now(),
         )
     )
     summary.import_batch_id = int(result.inserted_primary_key[0])  # type: ignore[index]
@@ -410,10 +411,6 @@ def import_csv_on(
 
 
 # ---- reading ----------------------------------------------------------------------------------------------
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def _raise_csv_field_limit() -> None:

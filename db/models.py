@@ -305,6 +305,28 @@ class AuditLog(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class ConversationMessage(Base):
+    """One message of an assistant conversation (a chat window, a Slack thread), in order of ``id``.
+
+    ``message`` is LangChain's dict form of the message; ``artifact_key`` names what a tool result carries
+    beside the text the model saw (e.g. the id of a plan proposal), so that a later turn, or another bot
+    process, finds it.
+    """
+
+    __tablename__ = "conversation_message"
+    __table_args__ = (
+        Index("ix_conversation_message_session_id", "session_id", "id"),
+        Index("ix_conversation_message_artifact", "session_id", "artifact_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    role: Mapped[str] = mapped_column(String(20))
+    message: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    artifact_key: Mapped[str | None] = mapped_column(String(64))
+
+
 class ImportBatch(Base):
     """One CSV import: what was loaded, from where, how many rows were accepted and rejected."""
 

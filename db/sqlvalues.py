@@ -1,5 +1,5 @@
-"""Normalise values that come back from SQL aggregates: SQLite returns dates as text where PostgreSQL
-returns ``date``/``datetime`` objects."""
+"""Values as the schema stores them: timestamps are UTC without a time zone, and dates that come back from
+SQL aggregates are normalised (SQLite returns them as text where PostgreSQL returns ``date``/``datetime``)."""
 
 from __future__ import annotations
 
@@ -21,3 +21,8 @@ def as_datetime(value: Any) -> dt.datetime:
     if isinstance(value, dt.datetime):
         return value
     return dt.datetime.fromisoformat(str(value))
+
+
+def utc_now() -> dt.datetime:
+    """Now in UTC without time zone, as the schema stores timestamps (the one real-time clock)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

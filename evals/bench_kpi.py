@@ -21,7 +21,8 @@ from sqlalchemy import func, select
 import tools.demand  # noqa: F401  (imported up front: its import time is not the report's)
 from db.engine import make_engine, make_session_factory
 from db.models import Customer, Order, OrderLine, Product
-from tools.kpi import kpi_report, parse_date, parse_group_by
+from db.sqlvalues import as_date
+from tools.kpi import kpi_report, parse_group_by
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -49,9 +50,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         if last_ts is None:
             raise SystemExit("The shop has no order lines: build one with `python cli.py demo`.")
-        end = parse_date(args.end, "--end") or (
-            last_ts.date() if isinstance(last_ts, dt.datetime) else dt.date.fromisoformat(str(last_ts)[:10])
-        )
+        end = dt.date.fromisoformat(args.end) if args.end else as_date(last_ts)
         start = end - dt.timedelta(days=args.days - 1)
         period_lines = session.scalar(
             select(func.count()).where(

@@ -31,7 +31,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 from rich.table import Table
 
-from assistant.llm import MessageChatModel
+from assistant.message_model import MessageChatModel
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade

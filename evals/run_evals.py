@@ -34,11 +34,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.agent import Agent
 from assistant.deps import Deps
 from assistant.grounding import answer_numbers
+from assistant.llm import make_chat_model, probe_llm
 from assistant.llm_tools import WRITING_TOOLS, build_tools
+from assistant.model_json import is_money_text
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
 from evals.scripted_policy import ScriptedPolicyModel, value_at
+from tools.clock import shop_clock
 
 QUESTIONS = Path(__file__).with_name("questions.json")
 _FROM_AGENT = object()  # a fact read from the agent's own call of a writing tool
@@ -139,9 +142,12 @@ def fill(value: Any, values: dict[str, str]) -> Any:
 
 
 def fact_stated(answer: str, expected: Any) -> bool:
-    """Whether ``answer`` states ``expected``: text by substring, numbers rounded or converted (cents, %)."""
+    """Whether ``answer`` states ``expected``: text by substring, numbers (and amounts such as
+    "1234.56 EUR") rounded or converted (fractions as %)."""
     if expected is None:
         return True
+    if is_money_text(expected):
+        expected = float(expected.split()[0])
     if isinstance(expected, str):
         return expected.casefold() in answer.casefold()
     if isinstance(expected, bool) or not isinstance(expected, int | float):
@@ -151,7 +157,7 @@ def fact_stated(answer: str, expected: Any) -> bool:
     if target <= 10 and float(target).is_integer():
         return str(int(target)) in answer
     for number in numbers:
-        for scale in (1.0, 0.01, 100.0):
+        for scale in (1.0, 100.0):
             if round(target * scale, max(number.decimals, 0)) == round(number.value, max(number.decimals, 0)):
                 return True
     return False
@@ -372,16 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(**overrides)
     engine = make_engine(args.db_url or settings.resolved_database_url())
     factory = make_session_factory(engine)
-    if args.today:
-        today = dt.date.fromisoformat(args.today)
-    else:
-        with factory() as session:
-            newest = session.scalar(select(func.max(OrderLine.ts)))
-        today = (newest.date() + dt.timedelta(days=1)) if newest else dt.date.today()
+    today = shop_clock(factory, dt.date.fromisoformat(args.today) if args.today else None)().date()
     model: BaseChatModel | None = None
     if not args.scripted:
-        from assistant.llm import make_chat_model, probe_llm
-
         probe = probe_llm(settings)
         if not probe.ok:
             print(probe.message, file=sys.stderr)

@@ -14,7 +14,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 
-from assistant.llm import MessageChatModel
+from assistant.message_model import MessageChatModel
 
 _ids = itertools.count(1)
 

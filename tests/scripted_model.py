@@ -17,7 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 from pydantic import Field
 
-from assistant.llm import MessageChatModel
+from assistant.message_model import MessageChatModel
 
 Reply = AIMessage | Callable[[list[BaseMessage]], AIMessage]
 _ids = itertools.count(1)
@@ -34,6 +34,11 @@ def tool_calls(*calls: dict[str, Any], content: str = "") -> AIMessage:
 
 def say(text: str) -> AIMessage:
     return AIMessage(content=text)
+
+
+def cents(amount: str) -> int:
+    """The cents of an amount as tool results write it ("1234.56 EUR" -> 123456)."""
+    return round(float(amount.split()[0]) * 100)
 
 
 def last_tool_json(messages: list[BaseMessage]) -> Any:

@@ -9,9 +9,10 @@ from langchain_core.messages import ToolMessage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.agent import UNGROUNDED_FLAG, Agent, SessionMemory
+from assistant.agent import UNGROUNDED_FLAG, Agent
 from assistant.deps import Deps
 from assistant.grounding import check_grounding
+from assistant.memory import ConversationStore
 from db.engine import make_session_factory
 from db.models import AuditLog
 from tests.assistant_shop import NOW, build_assistant_shop
@@ -40,7 +41,7 @@ def test_a_turn_calls_tools_answers_and_is_audited(deps: Deps) -> None:
         lambda msgs: say(
             f"HP-100 sold {last_tool_json(msgs)['total_units']} units in the 14 days to 2026-11-23, "
             f"{last_tool_json(msgs)['average_daily_units']:.1f} a day, for "
-            f"${last_tool_json(msgs)['total_revenue_cents'] / 100:,.2f}."
+            f"${float(last_tool_json(msgs)['total_revenue'].split()[0]):,.2f}."
         ),
     )
     agent = Agent(model, deps, session_id="s1")
@@ -57,11 +58,11 @@ def test_a_turn_calls_tools_answers_and_is_audited(deps: Deps) -> None:
     tool_row = rows[1]
     assert tool_row.name == "search_products" and tool_row.inputs == {"query": "aurora wireless"}
     assert tool_row.outputs["items"][0]["sku"] == "HP-100" and tool_row.latency_ms is not None
-    assert rows[-1].outputs["answer"] == answer.text and rows[-1].name.startswith("system_v1@")
+    assert rows[-1].outputs["answer"] == answer.text and rows[-1].name.startswith("system_v2@")
 
 
 def test_memory_keeps_the_conversation_per_session(deps: Deps) -> None:
-    memory = SessionMemory()
+    memory = ConversationStore(deps.session_factory)
     model = ScriptedChatModel()
     model.enqueue(tool_calls(call("get_inventory", skus=["HP-100"])), say("HP-100 has 90 units available."))
     Agent(model, deps, memory=memory, session_id="a").ask("Stock of HP-100?")

@@ -13,6 +13,7 @@ from assistant.deps import Deps
 from assistant.llm_tools import FORBIDDEN_TOOL_WORDS, READ_ONLY_TOOLS, WRITING_TOOLS, build_tools
 from db.models import Product
 from tests.assistant_shop import NOW, TODAY, build_assistant_shop
+from tests.scripted_model import cents
 from tools import catalog
 from tools.readonly_sql import SqlFailed, UnsafeSql, check_select, run_readonly_sql
 
@@ -212,7 +213,7 @@ def test_forecast_tool_needs_a_model_then_forecasts_with_signals(sqlite_engine: 
     assert kettle["signal_ids"] and not headphones["signal_ids"]  # the Kitchen signal is active
     for f in (kettle, headphones):
         full, cut = f["points"]
-        assert cut["price_cents"] == round(f["list_price_cents"] * 0.7)
+        assert cents(cut["price"]) == round(cents(f["list_price"]) * 0.7)
         assert cut["expected_units"] > full["expected_units"]  # demand rises when the price falls
         assert full["p10_units"] <= full["expected_units"] <= full["p90_units"]
     bad = json.loads(_tool(deps, "forecast_demand").invoke({"skus": ["KT-100"], "discounts": [20]}))  # type: ignore[attr-defined]
@@ -243,8 +244,8 @@ def test_explain_plan_reads_a_saved_plan_and_answers_for_a_sku(deps: Deps) -> No
         plan_id = plan.id
     tool = _tool(deps, "explain_plan")
     inside = json.loads(tool.invoke({"sale_date": "2026-11-25", "sku": "HP-100"}))  # type: ignore[attr-defined]
-    assert inside["plan_id"] == plan_id and inside["status"] == "draft"
-    assert inside["items"][0]["sale_price_cents"] == 7_920 and inside["expected_profit_cents"] == 94_080
+    assert inside["id"] == plan_id and inside["status"] == "draft"
+    assert inside["items"][0]["sale_price"] == "79.20 EUR" and inside["expected_profit"] == "940.80 EUR"
     assert "highest expected profit" in inside["sku_question"]
     outside = json.loads(tool.invoke({"plan_id": plan_id, "sku": "KT-100"}))  # type: ignore[attr-defined]
     assert outside["sku_question"].startswith(f"KT-100 is not in plan {plan_id}")
@@ -259,7 +260,7 @@ def test_explain_plan_reads_a_saved_plan_and_answers_for_a_sku(deps: Deps) -> No
         }
     ]
     missing = json.loads(tool.invoke({"plan_id": 999}))  # type: ignore[attr-defined]
-    assert "no flash-sale plan" in missing["error"]
+    assert "no plan with id 999" in missing["error"]
 
 
 def test_readonly_sql_stops_a_runaway_query_at_the_time_limit(db_engine: Engine) -> None:
@@ -284,19 +285,20 @@ def test_plan_tools_optimise_compare_and_save_only_a_draft(sqlite_engine: Engine
     assert plan["sale_date"] == "2026-11-25" and 1 <= len(plan["items"]) <= 2
     assert set(plan["reasons"]) == {"HP-100", "KT-200"}
     for item in plan["items"]:
-        assert item["sale_price_cents"] < item["list_price_cents"]
+        assert cents(item["sale_price"]) < cents(item["list_price"])
     chosen = {i["sku"] for i in plan["items"]}
     outsider = next(sku for sku in ("HP-100", "HP-200", "HP-300", "KT-100", "KT-200") if sku not in chosen)
     alt = json.loads(_tool(deps, "what_if").invoke({"slots": 2, "pin": outsider}))  # type: ignore[attr-defined]
     assert alt["change"] == f"pin {outsider}"
     assert alt["alternative"] is None or outsider in alt["alternative"]["skus"]
-    assert alt["alternative"] is None or alt["delta_profit_cents"] <= 0  # the optimum cannot be beaten
+    assert alt["alternative"] is None or cents(alt["delta_profit"]) <= 0  # the optimum cannot be beaten
     nothing = json.loads(_tool(deps, "what_if").invoke({"slots": 2}))  # type: ignore[attr-defined]
-    assert "say what changes" in nothing["error"]
+    assert "say what changes" in nothing["error"] + nothing["hint"]
     frontier = json.loads(_tool(deps, "pareto_frontier").invoke({"slots": 2, "points": 3}))  # type: ignore[attr-defined]
     points = frontier["points"]
-    assert points and points[0]["expected_profit_cents"] == max(p["expected_profit_cents"] for p in points)
-    revenues = [p["expected_revenue_cents"] for p in points]
+    profits = [cents(p["expected_profit"]) for p in points]
+    assert points and profits[0] == max(profits)
+    revenues = [cents(p["expected_revenue"]) for p in points]
     assert revenues == sorted(revenues)  # more revenue costs profit along the frontier
     saved = json.loads(_tool(deps, "save_draft_plan").invoke({"slots": 2, "notes": "for review"}))  # type: ignore[attr-defined]
     with factory() as s:

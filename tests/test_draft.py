@@ -15,14 +15,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from assistant.draft import (
-    FINGERPRINT_KEY,
-    DraftLocked,
-    draft_lock,
-    last_closed_plan,
-    make_draft,
-    narrative_facts,
-)
+from assistant.draft import DraftLocked, draft_lock, make_draft, narrative_facts
 from assistant.narrative import LABEL_TEMPLATE_NO_MODEL, NarrativeFacts, write_narrative
 from assistant.scheduler import (
     JOB_ID,
@@ -46,8 +39,11 @@ from db.models import (
     SignalScope,
 )
 from tests.scripted_model import ScriptedChatModel, say
+from tools.demand import FINGERPRINT_KEY
+from tools.kpi import last_closed_plan
 
 SALE_DATE = dt.date(2026, 7, 1)  # the day after the demo shop's last day (2026-06-30)
+TODAY = SALE_DATE  # the shop's today: the morning after its newest order
 
 
 def _add_signal(shop: Any, category: str) -> tuple[int, int, str]:
@@ -87,7 +83,7 @@ def test_draft_on_the_demo_shop(demo_shop_copy: Any, tmp_path: Path) -> None:
     signal_id, news_id, news_title = _add_signal(shop, category)
     out = tmp_path / "drafts"
 
-    result = make_draft(shop.session_factory, SALE_DATE, None, out)
+    result = make_draft(shop.session_factory, SALE_DATE, None, out, today=TODAY)
 
     folder = out / "2026-07-01"
     assert result.folder == folder and not result.reused and result.refitted
@@ -108,7 +104,7 @@ def test_draft_on_the_demo_shop(demo_shop_copy: Any, tmp_path: Path) -> None:
         assert model_run is not None and FINGERPRINT_KEY in model_run.metrics
         audit = s.scalars(select(AuditLog).where(AuditLog.kind == "draft")).all()
     items = data["plan"]["items"]
-    assert data["plan"]["plan_id"] == result.plan_id and sorted(i["sku"] for i in items) == stored_skus
+    assert data["plan"]["id"] == result.plan_id and sorted(i["sku"] for i in items) == stored_skus
     assert 0 < len(items) <= 20
     assert "| SKU | Title | Category | Discount |" in markdown
     for item in items:
@@ -138,13 +134,13 @@ def test_draft_on_the_demo_shop(demo_shop_copy: Any, tmp_path: Path) -> None:
     assert audit[0].outputs["plan_id"] == result.plan_id and audit[0].outputs["signals"] == [signal_id]
 
     # idempotent per date: the second run reuses the draft and saves no plan
-    again = make_draft(shop.session_factory, SALE_DATE, None, out)
+    again = make_draft(shop.session_factory, SALE_DATE, None, out, today=TODAY)
     assert again.reused and again.plan_id == result.plan_id and again.data == data
     with shop.session_factory() as s:
         assert s.scalar(select(func.count(FlashSalePlan.id)).where(FlashSalePlan.sale_date == SALE_DATE)) == 1
 
     # unchanged data: no refit for another date; new orders: a refit
-    other = make_draft(shop.session_factory, SALE_DATE + dt.timedelta(days=1), None, out)
+    other = make_draft(shop.session_factory, SALE_DATE + dt.timedelta(days=1), None, out, today=TODAY)
     assert not other.refitted and other.demand_model_id == result.demand_model_id
     with shop.session_factory.begin() as s:
         sku = items[0]["sku"]
@@ -152,7 +148,7 @@ def test_draft_on_the_demo_shop(demo_shop_copy: Any, tmp_path: Path) -> None:
         order = Order(id="late-order", ts=ts)
         order.lines.append(OrderLine(sku=sku, qty=1, unit_price_cents=items[0]["list_price_cents"], ts=ts))
         s.add(order)
-    refit = make_draft(shop.session_factory, SALE_DATE + dt.timedelta(days=2), None, out)
+    refit = make_draft(shop.session_factory, SALE_DATE + dt.timedelta(days=2), None, out, today=TODAY)
     assert refit.refitted and refit.demand_model_id != result.demand_model_id
 
 
@@ -172,7 +168,7 @@ def test_a_concurrent_run_for_the_same_date_is_refused(demo_shop_copy: Any, tmp_
 
     def first_run() -> None:
         try:
-            make_draft(shop.session_factory, SALE_DATE, None, out, progress=stall)
+            make_draft(shop.session_factory, SALE_DATE, None, out, today=TODAY, progress=stall)
         except Stop as exc:
             outcome["first"] = exc
 
@@ -181,7 +177,7 @@ def test_a_concurrent_run_for_the_same_date_is_refused(demo_shop_copy: Any, tmp_
     try:
         assert inside.wait(30), "the first run never started"
         with pytest.raises(DraftLocked, match="2026-07-01 is being written by pid"):
-            make_draft(shop.session_factory, SALE_DATE, None, out)
+            make_draft(shop.session_factory, SALE_DATE, None, out, today=TODAY)
         with pytest.raises(DraftLocked):
             draft_lock(out, SALE_DATE).__enter__()
         # another date is not blocked
@@ -216,11 +212,16 @@ def _facts() -> NarrativeFacts:
                     "sku": "PET-1",
                     "title": "Cat tree",
                     "category": "pet",
+                    "brand": "Purrfect",
                     "discount": 0.2,
+                    "list_price_cents": 10_999,
                     "sale_price_cents": 7_999,
+                    "cost_cents": 6_499,
                     "allocated_units": 25,
                     "expected_units": 20.0,
+                    "expected_revenue_cents": 159_980,
                     "expected_profit_cents": 30_000,
+                    "reason": "in: 20 % off",
                 },
             ],
             "categories": {"pet": 2},
@@ -241,7 +242,8 @@ def test_the_narrative_is_written_by_the_model_when_its_numbers_check_out() -> N
     assert narrative.by_model and narrative.label == "Narrative: written by scripted"
     assert narrative.text.startswith("Plan 12 for 2026-07-01")
     sent: list[BaseMessage] = model.calls[0]
-    assert isinstance(sent[-1], HumanMessage) and '"expected_revenue_cents": 123456' in str(sent[-1].content)
+    # the facts as tool results show money: major units with the currency
+    assert isinstance(sent[-1], HumanMessage) and '"expected_revenue": "1234.56 EUR"' in str(sent[-1].content)
     assert exchanges[0]["name"] == "scripted" and exchanges[0]["error"] is None
 
 
@@ -261,7 +263,7 @@ def test_no_model_gives_the_labelled_template() -> None:
 def test_narrative_facts_come_from_the_draft_data(demo_shop_copy: Any, tmp_path: Path) -> None:
     model = ScriptedChatModel()
     model.enqueue(lambda msgs: say(f"The plan saves {json.loads(_facts_json(msgs))['n_items']} SKUs."))
-    result = make_draft(demo_shop_copy.session_factory, SALE_DATE, model, tmp_path)
+    result = make_draft(demo_shop_copy.session_factory, SALE_DATE, model, tmp_path, today=TODAY)
     facts = narrative_facts(result.data)
     assert facts.plan_id == result.plan_id and facts.n_items == len(result.data["plan"]["items"])
     assert result.narrative_label == "Narrative: written by scripted"
@@ -293,7 +295,7 @@ def test_cli_draft_writes_then_reuses(
     second = runner.invoke(app, args)
     assert second.exit_code == 0 and "Reused the existing draft" in second.output
     bad = runner.invoke(app, ["draft", "--date", "July 1st", "--out", str(tmp_path)])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "'July 1st' is not a date (YYYY-MM-DD)" in bad.output
 
 
 def test_the_schedule_fires_once_a_day_at_the_configured_time() -> None:

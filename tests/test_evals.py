@@ -41,10 +41,11 @@ def test_scripted_run_scores_every_available_case(sqlite_engine: Engine) -> None
 
 
 def test_facts_are_recognised_in_their_usual_spellings() -> None:
-    assert fact_stated("GMV was $12,345.67 yesterday", 1234567)
+    assert fact_stated("GMV was $12,345.67 yesterday", "12345.67 EUR")
+    assert fact_stated("GMV was 12,345.67 EUR yesterday", "12345.67 EUR")
     assert fact_stated("margin 27.7 %", 0.2765)
     assert fact_stated("best category: Audio", "audio")
-    assert not fact_stated("GMV was $12,000", 1234567)
+    assert not fact_stated("GMV was $12,000", "12345.67 EUR")
 
 
 def test_cli_entry_point_needs_a_model_unless_scripted(

@@ -69,7 +69,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_prompt_carries_the_tools_and_counts_tokens_with_the_real_tokenizer(tiny_model_dir: Path) -> None:
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from assistant.llm_tools import SkuArgs
+    from assistant.llm_tools.catalog import SkuArgs
 
     model = LocalChatModel.from_pretrained(str(tiny_model_dir), max_new_tokens=4)
     bound = model.bind_tools([SkuArgs])

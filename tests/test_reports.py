@@ -167,6 +167,6 @@ def test_cli_kpi_report_compare(
     assert "gross_profit per customer" in words and "than Plan 1" in words
 
     result = runner.invoke(app, ["kpi", "--start", "2026-03-40", "--end", str(END)])
-    assert result.exit_code == 1 and "YYYY-MM-DD" in result.output
+    assert result.exit_code == 2 and "'2026-03-40' is not a date (YYYY-MM-DD)" in result.output
     result = runner.invoke(app, ["kpi", "--start", str(START), "--end", str(END), "--by", "colour"])
     assert result.exit_code == 1 and "Unknown grouping" in result.output

@@ -442,7 +442,6 @@ def _plan(bot: Bot, plan_id: int) -> FlashSalePlan:
 
 
 def test_a_non_approver_cannot_approve_and_an_approver_can(bot: Bot, draft_plan: int) -> None:
-    pytest.importorskip("tools.plans", reason="tools.plans (approve_plan) is not available yet")
     response = bot.post(approve_body("U9", draft_plan), "application/x-www-form-urlencoded")
     assert response.status_code == 200
     wait_for(lambda: bool(bot.slack.called("chat.postEphemeral")), "the refusal")
@@ -469,9 +468,9 @@ def test_a_non_approver_cannot_approve_and_an_approver_can(bot: Bot, draft_plan:
     # a second click finds the plan approved already: refused with the reason, audited, nothing changes
     response = bot.post(approve_body(APPROVER, draft_plan), "application/x-www-form-urlencoded")
     wait_for(lambda: len(bot.slack.called("chat.postEphemeral")) == 2, "the second refusal")
-    assert "not a draft" in bot.slack.called("chat.postEphemeral")[1]["text"]
+    assert f"already approved by slack:{APPROVER}" in bot.slack.called("chat.postEphemeral")[1]["text"]
     rows = [r for r in bot.audit() if r.kind == "approval"]
-    assert len(rows) == 3 and "not a draft" in (rows[2].error or "")
+    assert len(rows) == 3 and "already approved" in (rows[2].error or "")
 
 
 def test_approve_subcommand_shows_the_plan_with_its_button(bot: Bot, draft_plan: int) -> None:
@@ -540,7 +539,7 @@ def test_post_draft_sends_the_summary_and_the_approve_button(fake_slack: FakeSla
     }
     data = {
         "plan": {
-            "plan_id": 12,
+            "id": 12,
             "items": [item],
             "allocated_units": 25,
             "expected_revenue_cents": 150_000,

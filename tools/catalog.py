@@ -17,12 +17,10 @@ from sqlalchemy.orm import Session
 from db.errors import FlashSaleError
 from db.models import (
     CompetitorPrice,
-    FlashSalePlan,
     Inventory,
     MarketNews,
     MarketSignal,
     OrderLine,
-    PlanItem,
     PriceHistory,
     Product,
     Review,
@@ -236,10 +234,6 @@ def search_products(
     total = session.scalar(count_stmt) or 0
     items = [_summary(p) for p in session.scalars(stmt)]
     return ProductSearchResult(items=items, total_matches=total, truncated=total > len(items))
-
-
-def list_categories(session: Session) -> list[str]:
-    return list(session.scalars(select(Product.category).distinct().order_by(Product.category)))
 
 
 def product_details(session: Session, sku: str, *, as_of: dt.datetime) -> ProductDetails:
@@ -523,143 +517,3 @@ def market_signals(
 def latest_activity(session: Session) -> dt.datetime | None:
     """The timestamp of the newest order line (the demo shop's 'now' when its data ends in the past)."""
     return session.scalar(select(func.max(OrderLine.ts)))
-
-
-# ---- stored plans ----
-
-
-class StoredPlanItem(BaseModel):
-    sku: str
-    title: str
-    category: str
-    discount_pct: float
-    list_price_cents: int
-    sale_price_cents: int
-    cost_cents: int
-    allocated_units: int
-    forecast_units: float
-    expected_revenue_cents: int
-    expected_profit_cents: int
-    reason: str | None
-
-
-class StoredPlan(BaseModel):
-    """A saved flash-sale plan as the optimiser or a person left it, with its items and solver facts."""
-
-    plan_id: int
-    sale_date: dt.date
-    status: str
-    created_by: str
-    approved_by: str | None
-    objective: dict[str, object]
-    constraints: dict[str, object]
-    solver_stats: dict[str, object]
-    notes: str | None
-    items: list[StoredPlanItem]
-    expected_revenue_cents: int
-    expected_profit_cents: int
-    allocated_units: int
-    sku_question: str | None = Field(None, description="Answer about the SKU asked for, if any.")
-
-
-class PlanSummary(BaseModel):
-    plan_id: int
-    sale_date: dt.date
-    status: str
-    items: int
-    created_by: str
-
-
-def list_plans(session: Session, *, limit: int = 20) -> list[PlanSummary]:
-    """The newest plans (by sale date) with their status and size."""
-    n_items = select(PlanItem.plan_id, func.count().label("n")).group_by(PlanItem.plan_id).subquery()
-    rows = session.execute(
-        select(FlashSalePlan, func.coalesce(n_items.c.n, 0))
-        .outerjoin(n_items, n_items.c.plan_id == FlashSalePlan.id)
-        .order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
-        .limit(_cap(limit))
-    ).all()
-    return [
-        PlanSummary(
-            plan_id=p.id,
-            sale_date=p.sale_date,
-            status=str(p.status.value),
-            items=int(n),
-            created_by=p.created_by,
-        )
-        for p, n in rows
-    ]
-
-
-def stored_plan(
-    session: Session,
-    *,
-    plan_id: int | None = None,
-    sale_date: dt.date | None = None,
-    sku: str | None = None,
-) -> StoredPlan:
-    """A plan by id, else the newest plan for ``sale_date``, else the newest plan; ``sku`` adds whether and
-    why that SKU is in it (the item's reason, or the optimiser's reason for leaving it out when stored)."""
-    stmt = select(FlashSalePlan).order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
-    if plan_id is not None:
-        stmt = select(FlashSalePlan).where(FlashSalePlan.id == plan_id)
-    elif sale_date is not None:
-        stmt = stmt.where(FlashSalePlan.sale_date == sale_date)
-    plan = session.scalars(stmt.limit(1)).first()
-    if plan is None:
-        what = (
-            f"id {plan_id}" if plan_id is not None else f"sale date {sale_date}" if sale_date else "any date"
-        )
-        raise InvalidQuery(f"no flash-sale plan for {what}; list plans with `python cli.py plan list`")
-    rows = session.execute(
-        select(PlanItem, Product)
-        .join(Product, Product.sku == PlanItem.sku)
-        .where(PlanItem.plan_id == plan.id)
-        .order_by(PlanItem.expected_profit_cents.desc())
-    ).all()
-    items = [
-        StoredPlanItem(
-            sku=i.sku,
-            title=p.title,
-            category=p.category,
-            discount_pct=float(i.discount_pct),
-            list_price_cents=p.list_price_cents,
-            sale_price_cents=i.sale_price_cents,
-            cost_cents=p.cost_cents,
-            allocated_units=i.allocated_units,
-            forecast_units=i.forecast_units,
-            expected_revenue_cents=i.expected_revenue_cents,
-            expected_profit_cents=i.expected_profit_cents,
-            reason=i.reason,
-        )
-        for i, p in rows
-    ]
-    answer = None
-    if sku is not None:
-        get_product(session, sku)
-        item = next((i for i in items if i.sku == sku), None)
-        if item is not None:
-            why = item.reason or "no reason stored"
-            answer = f"{sku} is in plan {plan.id} at {item.discount_pct:g} % off: {why}"
-        else:
-            reasons = (plan.solver_stats or {}).get("reasons") or {}
-            stored = reasons.get(sku) if isinstance(reasons, dict) else None
-            left_out = stored or "the plan stores no reason for SKUs left out"
-            answer = f"{sku} is not in plan {plan.id}: {left_out}"
-    stats = {k: v for k, v in (plan.solver_stats or {}).items() if k != "reasons"}
-    return StoredPlan(
-        plan_id=plan.id,
-        sale_date=plan.sale_date,
-        status=str(plan.status.value),
-        created_by=plan.created_by,
-        approved_by=plan.approved_by,
-        objective=dict(plan.objective or {}),
-        constraints=dict(plan.constraints or {}),
-        solver_stats=stats,
-        notes=plan.notes,
-        items=items,
-        expected_revenue_cents=sum(i.expected_revenue_cents for i in items),
-        expected_profit_cents=sum(i.expected_profit_cents for i in items),
-        allocated_units=sum(i.allocated_units for i in items),
-        sku_question=answer,
-    )

@@ -47,13 +47,14 @@ from db.models import (
     DemandModelRun,
     FlashSalePlan,
     MarketSignal,
+    Order,
     OrderLine,
     PlanItem,
     PlanStatus,
     PriceHistory,
     Product,
 )
-from db.sqlvalues import as_date
+from db.sqlvalues import as_date, utc_now
 from tools.forecast import ForecastGrid
 from tools.signals import SignalEffect, signal_multipliers
 
@@ -553,6 +554,54 @@ def load_latest_demand_model(session: Session) -> DemandModel | None:
     return None if run is None else DemandModel.from_run(run)
 
 
+FINGERPRINT_KEY = "data_fingerprint"
+
+
+def data_fingerprint(session: Session) -> dict[str, Any]:
+    """Number of orders and the newest order time: changes whenever orders are added or removed."""
+    count, newest = session.execute(select(func.count(Order.id), func.max(Order.ts))).one()
+    newest_text = None if newest is None else str(newest)[:19]
+    return {"orders": int(count or 0), "newest_order": newest_text}
+
+
+def is_current(session: Session, model: DemandModel) -> bool:
+    """Whether ``model`` was fitted on the orders the database holds now.
+
+    A model fitted by :func:`refresh_demand_model` carries the data's fingerprint and is current while it
+    matches; a model fitted elsewhere (``python cli.py fit``) is current when no order is newer than the
+    end of its window.
+    """
+    stored = model.metrics.get(FINGERPRINT_KEY)
+    if stored is not None:
+        return bool(stored == data_fingerprint(session))
+    newest = last_sales_date(session)
+    return newest is not None and newest <= model.window_end
+
+
+def refresh_demand_model(
+    session: Session, *, progress: Callable[[str], None] | None = None
+) -> tuple[DemandModel, bool]:
+    """The latest stored demand model when it is current (:func:`is_current`), else a new fit on the current
+    data, stored with the data's fingerprint in the caller's transaction. Returns the model and whether it is
+    new."""
+    model = load_latest_demand_model(session)
+    if model is not None and is_current(session, model):
+        return model, False
+    if progress:
+        progress("refitting the demand model (order data changed)" if model else "fitting the demand model")
+    fitted = fit_demand_model(
+        session,
+        progress=None
+        if progress is None
+        else lambda stage, done, total: progress(
+            f"fitting: {stage} ({done:,}/{total:,})" if total else f"fitting: {stage}"
+        ),
+    )
+    fitted.metrics[FINGERPRINT_KEY] = data_fingerprint(session)
+    save_demand_model(session, fitted)
+    return fitted, True
+
+
 # ---- fitting --------------------------------------------------------------------------------------------
 
 
@@ -962,6 +1011,6 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         category_params=category_params,
         window_start=panel.start,
         window_end=panel.end,
-        fitted_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+        fitted_at=utc_now(),
         metrics=metrics,
     )

@@ -184,18 +184,6 @@ class KpiReport(BaseModel):
 # ---- helpers --------------------------------------------------------------------------------------------
 
 
-def parse_date(text: str | None, name: str = "date") -> dt.date | None:
-    """Parse an ISO date (YYYY-MM-DD) given on the command line; ``None`` stays ``None``."""
-    if text is None or text == "":
-        return None
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise KpiInputError(
-            f"{name} {text!r} is not a date: write it as YYYY-MM-DD (e.g. 2026-03-10)."
-        ) from None
-
-
 def parse_group_by(text: str | None) -> GroupBy | None:
     """Validate a grouping given as text: sku, category, brand, or nothing for totals only."""
     if text is None or text in ("", "none", "total"):
@@ -689,6 +677,38 @@ def _plan_scope(session: Session, plan_id: int) -> tuple[dt.date, list[str]]:
         raise UnknownPlan(f"No flash-sale plan with id {plan_id}; list plans with `python cli.py plan list`.")
     skus = list(session.scalars(select(_pi.c.sku).where(_pi.c.plan_id == plan_id)))
     return plan.sale_date, skus
+
+
+DEFAULT_PERIOD_DAYS = 30
+
+
+def last_closed_plan(session: Session, before: dt.date) -> FlashSalePlan | None:
+    """The closed plan with the newest sale date before ``before``."""
+    return session.scalars(
+        select(FlashSalePlan)
+        .where(FlashSalePlan.status == PlanStatus.CLOSED, FlashSalePlan.sale_date < before)
+        .order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
+        .limit(1)
+    ).first()
+
+
+def default_period(session: Session, today: dt.date) -> tuple[dt.date, dt.date, str]:
+    """The period of a report asked without dates: the last sale closed before ``today``, else the
+    ``DEFAULT_PERIOD_DAYS`` days before ``today``; with a note that says which."""
+    plan = last_closed_plan(session, today)
+    if plan is not None:
+        return (
+            plan.sale_date,
+            plan.sale_date,
+            f"No period given: the last closed sale, plan {plan.id} on {plan.sale_date}.",
+        )
+    end = today - dt.timedelta(days=1)
+    start = end - dt.timedelta(days=DEFAULT_PERIOD_DAYS - 1)
+    return (
+        start,
+        end,
+        f"No period given and no closed sale: the last {DEFAULT_PERIOD_DAYS} days, {start} to {end}.",
+    )
 
 
 def kpi_report(

@@ -1,10 +1,11 @@
-"""Plans in the database: candidates from the shop and a demand model, draft plans, approval.
+"""Plans in the database: candidates from the shop and a demand model, drafts, approval, stored plans.
 
 ``build_candidates`` reads the catalogue, the latest stock and competitor prices, and asks the demand model
 for a forecast at every discount of the ladder (with the market signals active on the sale date).
 ``save_draft_plan`` stores an optimiser result as a *draft* with its inputs, constraints, demand-model id
 and solver statistics. ``approve_plan`` is a person's act: the CLI and the Slack button call it; it is
-never offered to the LLM as a tool.
+never offered to the LLM as a tool. :class:`StoredPlan` is the one model of a saved plan that every reader
+(the CLI, the agent's tools, the Slack bot, the daily draft, the narrative) uses and renders.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel
-from sqlalchemy import func, select
+from pydantic import BaseModel, Field, computed_field
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from db.audit import record_audit
 from db.errors import DatabaseNotReady, FlashSaleError
 from db.models import (
     CompetitorPrice,
@@ -28,6 +30,7 @@ from db.models import (
     PlanStatus,
     Product,
 )
+from tools.catalog import get_product
 from tools.demand import DemandModel
 from tools.optimizer import (
     CLEARANCE_VALUE_OF_COST,
@@ -37,6 +40,7 @@ from tools.optimizer import (
     ladder_prices,
     validate_ladder,
 )
+from tools.signals import active_signals
 
 
 class PlanNotFound(FlashSaleError):
@@ -135,8 +139,6 @@ def build_candidates(
     )
     signals = None
     if use_signals:
-        from tools.signals import active_signals
-
         signals = active_signals(session, sale_date)
     grid = model.forecast_grid(sale_date, sku_list, ladder_prices(list_price, ladder), True, signals)
     regular = model.forecast_grid(sale_date, sku_list, list_price[:, None], False, signals).mean[:, 0]
@@ -189,13 +191,13 @@ def candidate_inputs(candidates: Candidates) -> dict[str, Any]:
 def save_draft_plan(
     session: Session,
     result: PlanResult,
-    candidates: Candidates | None = None,
     *,
     sale_date: dt.date,
+    inputs: dict[str, Any] | None = None,
     created_by: str = "system",
     notes: str | None = None,
 ) -> int:
-    """Store ``result`` as a draft plan (with its inputs when ``candidates`` is given); returns its id.
+    """Store ``result`` as a draft plan (with the optimiser's per-SKU ``inputs`` when given); returns its id.
 
     ``plan_item.forecast_units`` holds the expected units *sold* (demand capped by the allocation).
     """
@@ -210,7 +212,7 @@ def save_draft_plan(
         constraints={
             **result.constraints.model_dump(mode="json"),
             "ladder": result.ladder,
-            "inputs": candidate_inputs(candidates) if candidates is not None else None,
+            "inputs": inputs,
         },
         solver_stats={
             **result.stats.model_dump(mode="json"),
@@ -245,92 +247,224 @@ def save_draft_plan(
     return int(plan.id)
 
 
+# ---- stored plans ----------------------------------------------------------------------------------------
+
+
 class StoredPlanItem(BaseModel):
+    """One SKU of a saved plan, with its product facts (money in cents)."""
+
     sku: str
-    discount_pct: float
+    title: str
+    category: str
+    brand: str
+    discount: float = Field(description="Fraction taken off the list price (0.3 = 30 % off).")
+    list_price_cents: int
     sale_price_cents: int
+    cost_cents: int
     allocated_units: int
-    forecast_units: float
+    expected_units: float = Field(description="Expected units sold within the allocation.")
     expected_revenue_cents: int
     expected_profit_cents: int
     reason: str | None
+    signal_ids: list[int] = Field(default_factory=list, description="Market signals that moved its forecast.")
+
+    @computed_field(description="(sale price - cost) / sale price, a fraction.")  # type: ignore[prop-decorator]
+    @property
+    def margin(self) -> float:
+        price = self.sale_price_cents
+        return round((price - self.cost_cents) / price, 4) if price else 0.0
 
 
 class StoredPlan(BaseModel):
-    """A plan as stored: header, inputs, solver statistics and items."""
+    """A saved flash-sale plan as the optimiser or a person left it: header, constraints, solver facts and
+    items (largest expected profit first). The optimiser's per-SKU inputs and its reasons for the SKUs left
+    out stay in the database (see :func:`reason_for`)."""
 
     id: int
     sale_date: dt.date
     status: str
-    objective: dict[str, Any]
-    constraints: dict[str, Any]
-    solver_stats: dict[str, Any]
-    demand_model_id: int | None
     created_by: str
+    created_at: dt.datetime | None
     approved_by: str | None
     approved_at: dt.datetime | None
     notes: str | None
+    demand_model_id: int | None
+    objective: dict[str, Any]
+    constraints: dict[str, Any] = Field(description="The merchandiser's constraints and the ladder.")
+    solver_status: str | None
+    gap: float | None = Field(description="Relative gap to the LP bound when the plan was solved.")
+    binding: list[dict[str, Any]] = Field(description="Binding constraints with their marginal values.")
     items: list[StoredPlanItem]
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_revenue_cents(self) -> int:
+        return sum(i.expected_revenue_cents for i in self.items)
 
-def _stored(plan: FlashSalePlan) -> StoredPlan:
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_profit_cents(self) -> int:
+        return sum(i.expected_profit_cents for i in self.items)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def expected_units(self) -> float:
+        return round(sum(i.expected_units for i in self.items), 2)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def allocated_units(self) -> int:
+        return sum(i.allocated_units for i in self.items)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def markdown_cost_cents(self) -> int:
+        return round(sum((i.list_price_cents - i.sale_price_cents) * i.expected_units for i in self.items))
+
+
+class PlanSummary(BaseModel):
+    plan_id: int
+    sale_date: dt.date
+    status: str
+    items: int
+    created_by: str
+
+
+def _stored(session: Session, plan: FlashSalePlan) -> StoredPlan:
+    rows = session.execute(
+        select(PlanItem, Product)
+        .join(Product, Product.sku == PlanItem.sku)
+        .where(PlanItem.plan_id == plan.id)
+        .order_by(PlanItem.expected_profit_cents.desc(), PlanItem.sku)
+    ).all()
+    stats = dict(plan.solver_stats or {})
+    item_signals = ((plan.constraints or {}).get("inputs") or {}).get("item_signals") or {}
     return StoredPlan(
         id=plan.id,
         sale_date=plan.sale_date,
         status=str(plan.status.value),
-        objective=dict(plan.objective or {}),
-        constraints=dict(plan.constraints or {}),
-        solver_stats=dict(plan.solver_stats or {}),
-        demand_model_id=plan.demand_model_id,
         created_by=plan.created_by,
+        created_at=plan.created_at,
         approved_by=plan.approved_by,
         approved_at=plan.approved_at,
         notes=plan.notes,
+        demand_model_id=plan.demand_model_id,
+        objective=dict(plan.objective or {}),
+        constraints={k: v for k, v in (plan.constraints or {}).items() if k != "inputs"},
+        solver_status=stats.get("status"),
+        gap=stats.get("gap"),
+        binding=list(stats.get("binding") or []),
         items=[
             StoredPlanItem(
-                sku=it.sku,
-                discount_pct=float(it.discount_pct),
-                sale_price_cents=it.sale_price_cents,
-                allocated_units=it.allocated_units,
-                forecast_units=it.forecast_units,
-                expected_revenue_cents=it.expected_revenue_cents,
-                expected_profit_cents=it.expected_profit_cents,
-                reason=it.reason,
+                sku=i.sku,
+                title=p.title,
+                category=p.category,
+                brand=p.brand,
+                discount=float(i.discount_pct) / 100,
+                list_price_cents=p.list_price_cents,
+                sale_price_cents=i.sale_price_cents,
+                cost_cents=p.cost_cents,
+                allocated_units=i.allocated_units,
+                expected_units=i.forecast_units,
+                expected_revenue_cents=i.expected_revenue_cents,
+                expected_profit_cents=i.expected_profit_cents,
+                reason=i.reason,
+                signal_ids=[int(s) for s in item_signals.get(i.sku, [])],
             )
-            for it in sorted(plan.items, key=lambda i: -i.expected_profit_cents)
+            for i, p in rows
         ],
     )
 
 
-def get_plan(session: Session, plan_id: int) -> StoredPlan:
+def load_plan(session: Session, plan_id: int) -> StoredPlan:
     """The stored plan ``plan_id``; raises :class:`PlanNotFound`."""
     plan = session.get(FlashSalePlan, plan_id)
     if plan is None:
-        raise PlanNotFound(
-            f"no plan with id {plan_id}; list plans with the assistant or `python cli.py draft`"
+        raise PlanNotFound(f"no plan with id {plan_id}; list the plans with `python cli.py plan-list`")
+    return _stored(session, plan)
+
+
+def find_plan(
+    session: Session, *, plan_id: int | None = None, sale_date: dt.date | None = None
+) -> StoredPlan:
+    """A plan by id, else the newest plan for ``sale_date``, else the newest plan of all."""
+    if plan_id is not None:
+        return load_plan(session, plan_id)
+    stmt = select(FlashSalePlan).order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
+    if sale_date is not None:
+        stmt = stmt.where(FlashSalePlan.sale_date == sale_date)
+    plan = session.scalars(stmt.limit(1)).first()
+    if plan is None:
+        what = f"sale date {sale_date}" if sale_date else "any date"
+        raise PlanNotFound(f"no flash-sale plan for {what}; make one with `python cli.py plan`")
+    return _stored(session, plan)
+
+
+def reason_for(session: Session, plan: StoredPlan, sku: str) -> str:
+    """Whether and why ``sku`` is in ``plan``: the item's reason, or the optimiser's reason for leaving it
+    out."""
+    get_product(session, sku)
+    item = next((i for i in plan.items if i.sku == sku), None)
+    if item is not None:
+        return f"{sku} is in plan {plan.id} at {item.discount:.0%} off: {item.reason or 'no reason stored'}"
+    row = session.get(FlashSalePlan, plan.id)
+    reasons = ((row.solver_stats if row is not None else None) or {}).get("reasons") or {}
+    stored = reasons.get(sku) if isinstance(reasons, dict) else None
+    return f"{sku} is not in plan {plan.id}: {stored or 'the plan stores no reason for SKUs left out'}"
+
+
+def list_plans(session: Session, *, limit: int = 20) -> list[PlanSummary]:
+    """The newest plans (by sale date) with their status and size."""
+    n_items = select(PlanItem.plan_id, func.count().label("n")).group_by(PlanItem.plan_id).subquery()
+    rows = session.execute(
+        select(FlashSalePlan, func.coalesce(n_items.c.n, 0))
+        .outerjoin(n_items, n_items.c.plan_id == FlashSalePlan.id)
+        .order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
+        .limit(max(1, min(limit, 200)))
+    ).all()
+    return [
+        PlanSummary(
+            plan_id=p.id,
+            sale_date=p.sale_date,
+            status=str(p.status.value),
+            items=int(n),
+            created_by=p.created_by,
         )
-    return _stored(plan)
+        for p, n in rows
+    ]
+
+
+# ---- approval ----------------------------------------------------------------------------------------------
 
 
 def approve_plan(
-    session: Session, plan_id: int, approver: str, *, now: dt.datetime | None = None, channel: str = "cli"
+    session: Session, plan_id: int, approver: str, *, now: dt.datetime, channel: str = "cli"
 ) -> StoredPlan:
-    """A person approves a draft plan. Never exposed as an LLM tool. Raises on unknown or non-draft plans."""
+    """A person approves a draft plan. Never exposed as an LLM tool.
+
+    The status change is one conditional ``UPDATE ... WHERE status = 'draft'``: of two approvals at once
+    exactly one succeeds (and is audited); the other gets :class:`PlanStateError` naming who approved the
+    plan and when. Raises :class:`PlanNotFound` for an unknown id.
+    """
     approver = (approver or "").strip()
     if not approver:
         raise PlanStateError("an approval needs the approver's name (--by NAME)")
-    plan = session.get(FlashSalePlan, plan_id)
-    if plan is None:
-        raise PlanNotFound(f"no plan with id {plan_id}")
-    if plan.status != PlanStatus.DRAFT:
+    changed = session.execute(
+        update(FlashSalePlan)
+        .where(FlashSalePlan.id == plan_id, FlashSalePlan.status == PlanStatus.DRAFT)
+        .values(status=PlanStatus.APPROVED, approved_by=approver[:100], approved_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(changed, "rowcount", 0) != 1:
+        plan = session.get(FlashSalePlan, plan_id, populate_existing=True)
+        if plan is None:
+            raise PlanNotFound(f"no plan with id {plan_id}")
+        if plan.status == PlanStatus.APPROVED:
+            when = f" at {plan.approved_at:%Y-%m-%d %H:%M}" if plan.approved_at else ""
+            raise PlanStateError(f"plan {plan_id} is already approved by {plan.approved_by}{when}")
         raise PlanStateError(
             f"plan {plan_id} is {plan.status.value}, not a draft; only drafts can be approved"
         )
-    plan.status = PlanStatus.APPROVED
-    plan.approved_by = approver
-    plan.approved_at = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    from db.audit import record_audit
-
     record_audit(
         session,
         actor=approver,
@@ -341,6 +475,7 @@ def approve_plan(
         outputs={"status": "approved"},
         latency_ms=None,
         session_id=None,
+        ts=now,
     )
     session.flush()
-    return _stored(plan)
+    return load_plan(session, plan_id)

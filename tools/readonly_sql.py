@@ -3,8 +3,8 @@
 The statement is parsed with sqlglot in the engine's dialect and refused unless it is exactly one query
 (SELECT, optionally with CTEs and UNION/INTERSECT/EXCEPT) that
 
-- reads only the shop's tables (never the simulator's hidden ``sim_*`` truth, the audit log, the migration
-  table or system catalogues),
+- reads only the shop's tables (never the simulator's hidden ``sim_*`` truth, the audit log, the assistant's
+  conversations, the migration table or system catalogues),
 - calls only functions the parser knows as pure (plus a short list of SQLite date helpers); unknown
   functions such as ``load_extension`` or ``pg_sleep`` are refused,
 - has no ``SELECT ... INTO``, no row locks, and no writes, DDL, PRAGMA, ATTACH or SET anywhere.
@@ -23,6 +23,7 @@ import sqlglot
 from pydantic import BaseModel, Field
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlglot import exp
 
 from db.errors import FlashSaleError
@@ -32,7 +33,7 @@ DEFAULT_MAX_ROWS = 200
 DEFAULT_TIMEOUT_S = 5.0
 
 HIDDEN_TABLE_PREFIXES = ("sim_",)
-HIDDEN_TABLES = frozenset({"audit_log", "alembic_version"})
+HIDDEN_TABLES = frozenset({"audit_log", "alembic_version", "conversation_message"})
 ALLOWED_ANONYMOUS_FUNCTIONS = frozenset(
     {"date", "datetime", "strftime", "julianday", "printf", "format", "date_trunc", "extract", "ifnull"}
 )
@@ -181,8 +182,6 @@ def run_readonly_sql(
 
 
 def _fetch(conn: Any, statement: str, max_rows: int) -> tuple[list[str], list[list[Any]], bool]:
-    from sqlalchemy.exc import DBAPIError
-
     try:
         result = conn.exec_driver_sql(statement)
         fetched = result.fetchmany(max_rows + 1)

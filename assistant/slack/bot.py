@@ -35,9 +35,9 @@ from typing import TYPE_CHECKING, Any
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.orm import Session, sessionmaker
 
-from assistant.agent import AgentAnswer, SessionMemory
+from assistant.agent import AgentAnswer
 from assistant.chat import answer_footer, open_assistant
-from assistant.llm import ModelUnavailable, unavailable_message
+from assistant.llm import ModelUnavailable, open_chat_model, unavailable_message
 from assistant.ratelimit import RateLimiter
 from assistant.settings import Settings
 from assistant.slack.render import (
@@ -49,8 +49,10 @@ from assistant.slack.render import (
     to_mrkdwn,
 )
 from db.audit import record_audit
-from db.engine import session_scope
+from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
+from db.sqlvalues import utc_now
+from tools.plans import PlanNotFound, approve_plan, load_plan
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -63,7 +65,6 @@ CHANNEL = "slack"
 COMMAND = "/flashsale"
 EVENTS_PATH = "/slack/events"
 SEEN_MESSAGES = 2_000
-MAX_CONVERSATIONS = 500  # threads whose history is kept in memory; the oldest are forgotten first
 
 HELP_TEXT = (
     "*Flash-sale assistant*\n"
@@ -178,7 +179,6 @@ class FlashSaleBot:
         self.settings = settings
         self.factory = session_factory
         self.model = model
-        self.memory = SessionMemory()
         self.limiter = RateLimiter(settings.slack_rate_per_minute, settings.slack_rate_burst, clock=clock)
         self.approvers = settings.slack_approver_ids()
         self._locks: dict[str, threading.Lock] = {}
@@ -196,24 +196,16 @@ class FlashSaleBot:
         """Finish the questions in progress and stop the workers."""
         self.executor.shutdown(wait=True)
 
-    def _chat_model(self) -> BaseChatModel | None:
-        """The injected model, else the in-process model (loaded once), else None (the server)."""
+    def _chat_model(self) -> BaseChatModel:
+        """The injected model, else the in-process model (loaded once), else the server (probed at every
+        question, so that a server started later is picked up)."""
         if self.model is None and self.settings.llm_local_model:
             with self._guard:
                 if self.model is None:
-                    from assistant.local_model import LocalChatModel
-
-                    self.model = LocalChatModel.from_pretrained(
-                        self.settings.llm_local_model, max_new_tokens=self.settings.llm_max_tokens
-                    )
-        return self.model
+                    self.model = open_chat_model(self.settings)
+        return self.model if self.model is not None else open_chat_model(self.settings)
 
     # -- bookkeeping --
-
-    def _forget_old_conversations(self) -> None:
-        sessions = self.memory.sessions()
-        for old in sessions[: max(0, len(sessions) - MAX_CONVERSATIONS)]:
-            self.memory.reset(old)  # its lock stays: a few bytes, and never two locks for one thread
 
     @contextmanager
     def _conversation(self, session_id: str) -> Iterator[None]:
@@ -282,11 +274,9 @@ class FlashSaleBot:
                     channel=CHANNEL,
                     actor=user,
                     model=self._chat_model(),
-                    memory=self.memory,
                     session_id=session_id,
                 )
                 answer = agent.ask(question)
-                self._forget_old_conversations()
             except ModelUnavailable as exc:
                 return BotReply(text=str(exc), error="model unavailable")
             except FlashSaleError as exc:
@@ -375,23 +365,21 @@ class FlashSaleBot:
                 f"Only the configured approvers can approve plans; plan {plan_id} is unchanged. "
                 "Ask an approver (FLASHSALE_SLACK_APPROVERS).",
             )
-        from tools.plans import approve_plan
-
         try:
             with session_scope(self.factory) as session:
-                approve_plan(session, plan_id, approver, channel=CHANNEL)
+                approve_plan(session, plan_id, approver, now=utc_now(), channel=CHANNEL)
         except FlashSaleError as exc:
             return refused(str(exc), f"Plan {plan_id} was not approved: {exc}")
         return ApprovalOutcome(True, plan_id, f"Plan {plan_id} approved by <@{user}>.")
 
     def plan_message(self, plan_id: int) -> tuple[str, list[dict[str, Any]]] | None:
         """The text and blocks of a plan's approval request, or None when no such plan exists."""
-        with self.factory() as session:
-            summary = plan_summary(session, plan_id)
-        if summary is None:
+        try:
+            with read_only_scope(self.factory) as session:
+                summary = plan_summary(load_plan(session, plan_id))
+        except PlanNotFound:
             return None
         return summary, approval_blocks(plan_id, summary)
-
 
 
 def _log_failure(future: Future[Any]) -> None:
@@ -419,8 +407,23 @@ def post_draft(client: WebClient, channel: str, result: DraftResult) -> str | No
     return None if ts is None else str(ts)
 
 
-def post_ephemeral(client: WebClient, channel: str, user: str, text: str, thread_ts: str | None = None) -> None:
+def post_ephemeral(
+    client: WebClient, channel: str, user: str, text: str, thread_ts: str | None = None
+) -> None:
     try:
         client.chat_postEphemeral(channel=channel, user=user, text=text, thread_ts=thread_ts)
     except Exception:  # the refusal is audited; a failed notice must not crash the worker
         log.warning("could not post an ephemeral message to %s in %s", user, channel, exc_info=True)
+
+
+def slack_client_from_env() -> WebClient:
+    """A Slack Web API client with ``SLACK_BOT_TOKEN`` from the environment."""
+    require_slack_bolt()
+    from slack_sdk import WebClient
+
+    token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
+    if not token:
+        raise SlackConfigError(
+            "Set SLACK_BOT_TOKEN (xoxb-...) in the environment to post the draft to Slack."
+        )
+    return WebClient(token=token)

@@ -8,11 +8,8 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from db.models import FlashSalePlan, PlanItem
 from tools.formatting import format_cents, pct
+from tools.plans import StoredPlan
 
 if TYPE_CHECKING:
     from assistant.draft import DraftResult
@@ -84,23 +81,13 @@ def approval_blocks(plan_id: int, summary: str | None = None) -> list[dict[str, 
     return blocks
 
 
-def plan_summary(session: Session, plan_id: int) -> str | None:
-    """One paragraph about a stored plan (date, status, items, expected money), or None if unknown."""
-    plan = session.get(FlashSalePlan, plan_id)
-    if plan is None:
-        return None
-    n, revenue, profit, units = session.execute(
-        select(
-            func.count(PlanItem.id),
-            func.coalesce(func.sum(PlanItem.expected_revenue_cents), 0),
-            func.coalesce(func.sum(PlanItem.expected_profit_cents), 0),
-            func.coalesce(func.sum(PlanItem.allocated_units), 0),
-        ).where(PlanItem.plan_id == plan_id)
-    ).one()
-    status = getattr(plan.status, "value", plan.status)
+def plan_summary(plan: StoredPlan) -> str:
+    """One paragraph about a stored plan: date, status, items, expected money, approval."""
     text = (
-        f"*Plan {plan_id}* for {plan.sale_date} ({status}): {n} SKUs, {int(units):,} units allocated, "
-        f"expected revenue {format_cents(int(revenue))}, expected gross profit {format_cents(int(profit))}."
+        f"*Plan {plan.id}* for {plan.sale_date} ({plan.status}): {len(plan.items)} SKUs, "
+        f"{plan.allocated_units:,} units allocated, expected revenue "
+        f"{format_cents(plan.expected_revenue_cents)}, expected gross profit "
+        f"{format_cents(plan.expected_profit_cents)}."
     )
     if plan.approved_by:
         text += f" Approved by {plan.approved_by}."
@@ -113,7 +100,7 @@ def draft_message(result: DraftResult) -> tuple[str, list[dict[str, Any]]]:
     plan = data["plan"]
     items = sorted(plan["items"], key=lambda i: -i["expected_profit_cents"])
     lines = [
-        f"*Flash-sale plan draft for {result.sale_date}* (plan {plan['plan_id']}, status draft)",
+        f"*Flash-sale plan draft for {result.sale_date}* (plan {plan['id']}, status draft)",
         f"{len(items)} SKUs, {plan['allocated_units']:,} units allocated; expected revenue "
         f"{format_cents(plan['expected_revenue_cents'])}, "
         f"gross profit {format_cents(plan['expected_profit_cents'])}.",
@@ -141,6 +128,6 @@ def draft_message(result: DraftResult) -> tuple[str, list[dict[str, Any]]]:
     # Titles, signals and the narrative are data: escaped, so that e.g. "<!channel>" in a title stays text.
     text = to_mrkdwn("\n".join(lines))
     blocks = text_blocks(text, converted=True)
-    if plan.get("plan_id") is not None:
-        blocks += approval_blocks(int(plan["plan_id"]))
+    if plan.get("id") is not None:
+        blocks += approval_blocks(int(plan["id"]))
     return text, blocks

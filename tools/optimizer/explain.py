@@ -23,6 +23,7 @@ from tools.optimizer.model import (
     ExtraRow,
     PlanConstraints,
     Problem,
+    RowInfo,
     SolverOptions,
     build_problem,
 )
@@ -230,8 +231,29 @@ def explain_candidates(
     return reasons
 
 
-def binding_constraints(problem: Problem, sol: Solution) -> list[BindingConstraint]:
-    """Coupling rows that are tight in the plan or carry a non-zero LP dual."""
+def marginal_value(info: RowInfo, dual: float, plan_revenue_cents: float) -> tuple[float, str]:
+    """(objective cents, unit) of relaxing row ``info`` by one unit a merchandiser thinks in."""
+    worth = abs(dual)
+    name = info.name.split(":", 1)[1] if ":" in info.name else ""
+    if info.group == "slots":
+        return worth, "one more sale slot"
+    if info.group == "category_max":
+        return worth, f"one more SKU allowed in category {name!r}"
+    if info.group == "category_min":
+        return worth, f"one SKU fewer required in category {name!r}"
+    if info.group == "brand_max":
+        return worth, f"one more SKU allowed of brand {name!r}"
+    if info.group == "budget":
+        return worth * 100, "1.00 more markdown budget"
+    if info.group == "plan_margin":
+        return worth * 0.01 * plan_revenue_cents, "a plan margin floor one percentage point lower"
+    return worth, f"one unit less of {info.label}"
+
+
+def binding_constraints(
+    problem: Problem, sol: Solution, plan_revenue_cents: float = 0.0
+) -> list[BindingConstraint]:
+    """Coupling rows that are tight in the plan or carry a non-zero LP dual, with their marginal values."""
     act = activity(problem, sol.cells)
     scale = 1.0 + float(np.max(np.abs(problem.value))) if problem.value.size else 1.0
     out = []
@@ -242,6 +264,7 @@ def binding_constraints(problem: Problem, sol: Solution) -> list[BindingConstrai
         slack = float(min(slack_ub, slack_lb))
         tight = slack <= 1e-6 * max(1.0, abs(info.ub if np.isfinite(info.ub) else info.lb)) + 1e-6
         if abs(dual) > 1e-9 * scale or tight:
+            value, unit = marginal_value(info, dual, plan_revenue_cents)
             out.append(
                 BindingConstraint(
                     name=info.name,
@@ -252,6 +275,8 @@ def binding_constraints(problem: Problem, sol: Solution) -> list[BindingConstrai
                     upper=float(info.ub) if np.isfinite(info.ub) else None,
                     dual=dual,
                     slack=slack,
+                    marginal_value_cents=round(value, 2),
+                    marginal_unit=unit,
                 )
             )
     out.sort(key=lambda b: -abs(b.dual))

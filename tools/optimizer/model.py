@@ -560,10 +560,12 @@ class CandidateReason(BaseModel):
 
 
 class BindingConstraint(BaseModel):
-    """A coupling constraint at (or near) its bound, with its LP dual value.
+    """A coupling constraint at (or near) its bound, with its LP dual value and what that is worth.
 
-    ``dual`` is the change of the LP objective per unit of the bound (per slot, per SKU of a category,
-    per cent of budget, per cent of margin); positive duals of an upper bound mean "more room pays".
+    ``dual`` is the raw LP dual: the change of the objective (cents of objective value) per unit of the
+    row (per slot, per SKU of a category, per cent of budget, per cent of the margin row). Read
+    ``marginal_value_cents`` with ``marginal_unit`` instead: the objective value (expected profit plus the
+    other weighted terms, in cents) of relaxing the limit by one ``marginal_unit``.
     """
 
     name: str
@@ -574,6 +576,10 @@ class BindingConstraint(BaseModel):
     upper: float | None
     dual: float
     slack: float
+    marginal_value_cents: float = Field(
+        0.0, description="Objective value of relaxing the limit by one marginal_unit, in cents."
+    )
+    marginal_unit: str = Field("", description="The unit of relaxation, e.g. 'one more sale slot'.")
 
 
 class SolveStats(BaseModel):

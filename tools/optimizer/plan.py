@@ -47,7 +47,7 @@ def solve_plan(
         by_sku = {r.sku: r.reason for r in reasons}
         for it in items:
             it.reason = by_sku[it.sku]
-    binding = binding_constraints(problem, sol)
+    binding = binding_constraints(problem, sol, sum(it.expected_revenue_cents for it in items))
     t4 = time.perf_counter()
     bound = sol.lp.bound
     value = sol.objective

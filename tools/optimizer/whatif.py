@@ -32,6 +32,54 @@ class WhatIfResult(BaseModel):
     changed_discounts: dict[str, tuple[float, float]] = {}
 
 
+def apply_change(
+    constraints: PlanConstraints,
+    *,
+    pin: str | None = None,
+    exclude: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> tuple[PlanConstraints, str]:
+    """``constraints`` with one SKU pinned / excluded or fields changed, and the change in words."""
+    update: dict[str, Any] = dict(changes or {})
+    words = [f"{k}={v}" for k, v in update.items()]
+    if pin is not None:
+        update["pinned"] = [*[s for s in constraints.pinned if s != pin], pin]
+        update["excluded"] = [s for s in constraints.excluded if s != pin]
+        words.append(f"pin {pin}")
+    if exclude is not None:
+        update["excluded"] = [
+            *[s for s in update.get("excluded", constraints.excluded) if s != exclude],
+            exclude,
+        ]
+        update["pinned"] = [s for s in update.get("pinned", constraints.pinned) if s != exclude]
+        words.append(f"exclude {exclude}")
+    changed = PlanConstraints.model_validate({**constraints.model_dump(), **update})
+    return changed, ", ".join(words) or "no change"
+
+
+def plan_difference(
+    change: str, base: PlanResult, alternative: PlanResult | None, infeasible_reason: str | None = None
+) -> WhatIfResult:
+    """How ``alternative`` differs from ``base`` (None: no plan meets the changed constraints)."""
+    if alternative is None:
+        return WhatIfResult(change=change, base=base, alternative=None, infeasible_reason=infeasible_reason)
+    base_lv = {it.sku: it.discount for it in base.items}
+    alt_lv = {it.sku: it.discount for it in alternative.items}
+    return WhatIfResult(
+        change=change,
+        base=base,
+        alternative=alternative,
+        delta_objective=alternative.objective - base.objective,
+        delta_profit_cents=alternative.expected_profit_cents - base.expected_profit_cents,
+        delta_revenue_cents=alternative.expected_revenue_cents - base.expected_revenue_cents,
+        added=sorted(set(alt_lv) - set(base_lv)),
+        removed=sorted(set(base_lv) - set(alt_lv)),
+        changed_discounts={
+            s: (base_lv[s], alt_lv[s]) for s in sorted(set(base_lv) & set(alt_lv)) if base_lv[s] != alt_lv[s]
+        },
+    )
+
+
 def what_if(
     candidates: Candidates,
     constraints: PlanConstraints,
@@ -48,37 +96,9 @@ def what_if(
     options = solver_options or SolverOptions()
     if base is None:
         base = optimize_plan(candidates, constraints, weights, options)
-    update: dict[str, Any] = dict(changes or {})
-    words = [f"{k}={v}" for k, v in update.items()]
-    if pin is not None:
-        update["pinned"] = [*[s for s in constraints.pinned if s != pin], pin]
-        update["excluded"] = [s for s in constraints.excluded if s != pin]
-        words.append(f"pin {pin}")
-    if exclude is not None:
-        update["excluded"] = [
-            *[s for s in update.get("excluded", constraints.excluded) if s != exclude],
-            exclude,
-        ]
-        update["pinned"] = [s for s in update.get("pinned", constraints.pinned) if s != exclude]
-        words.append(f"exclude {exclude}")
-    alt_constraints = PlanConstraints.model_validate({**constraints.model_dump(), **update})
-    change = ", ".join(words) or "no change"
+    alt_constraints, change = apply_change(constraints, pin=pin, exclude=exclude, changes=changes)
     try:
         alt = optimize_plan(candidates, alt_constraints, weights, options)
     except InfeasiblePlan as exc:
-        return WhatIfResult(change=change, base=base, alternative=None, infeasible_reason=str(exc))
-    base_lv = {it.sku: it.discount for it in base.items}
-    alt_lv = {it.sku: it.discount for it in alt.items}
-    return WhatIfResult(
-        change=change,
-        base=base,
-        alternative=alt,
-        delta_objective=alt.objective - base.objective,
-        delta_profit_cents=alt.expected_profit_cents - base.expected_profit_cents,
-        delta_revenue_cents=alt.expected_revenue_cents - base.expected_revenue_cents,
-        added=sorted(set(alt_lv) - set(base_lv)),
-        removed=sorted(set(base_lv) - set(alt_lv)),
-        changed_discounts={
-            s: (base_lv[s], alt_lv[s]) for s in sorted(set(base_lv) & set(alt_lv)) if base_lv[s] != alt_lv[s]
-        },
-    )
+        return plan_difference(change, base, None, str(exc))
+    return plan_difference(change, base, alt)

@@ -1,7 +1,7 @@
 """Market simulator: a seeded shop whose true demand parameters are known.
 
 The world (catalogue, true parameters, customers, shelf-price schedule, past flash sales, market shocks,
-news, competitor prices) is a pure function of :class:`SimConfig`; :func:`generate_history` draws the
+news, competitor prices) is a pure function of :class:`SimConfig`; :mod:`tools.simulator.history` draws the
 stochastic part (orders, order lines, reviews, inventory) from it, also deterministically.
 
 True expected demand of SKU ``i`` on day ``t`` at price ``p`` (``ref_i`` = list price):
@@ -19,12 +19,14 @@ Competitor price cuts move our demand through a cross-price effect ``(1 − cut)
 problems scale the brand's demand down and its stock; category news scale a category's demand. Neutral and
 adversarial (prompt-injection) news items have no effect. Everyday inventory does not constrain sales.
 
-Truth written to the database (see :mod:`tools.simulator.demo`): ``sim_sku_truth.base_rate`` is ``base_i`` above (units/day
-at the reference price, on an average weekday, at ``end_date``, before the quality and shock factors);
+Truth written to the database (see :mod:`tools.simulator.demo`): ``sim_sku_truth.base_rate`` is ``base_i``
+above (units/day at the reference price, on an average weekday, at ``end_date``, before the quality and shock
+factors);
 ``quality`` is the hidden quality on ``end_date`` (after any defect); ``flash_lift`` is ``lift_i``;
 ``ref_price_cents`` is the list price. ``sim_run.truth`` holds the global parameters (category
 elasticities, weekly factors, ``quality_beta``, ``nb_size``, defects, segments, shocks) and ``sim_run.config``
-the :class:`SimConfig`, from which :func:`load_world` rebuilds everything.
+the :class:`SimConfig`, from which :func:`tools.simulator.store.load_world` rebuilds
+everything.
 """
 
 from __future__ import annotations

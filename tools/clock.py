@@ -1,0 +1,47 @@
+"""The shop's clock: what "now", "today" and "tomorrow's sale" mean for every command, tool and draft.
+
+Timestamps in the schema are UTC without a time zone, so "now" is naive UTC. A shop whose data end in the
+past (a demo shop, an imported log) lives on the morning after its newest order; ``FLASHSALE_TODAY`` pins
+the date for everyone. Front ends build one clock (``Deps.clock``) and pass dates down explicitly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.sqlvalues import utc_now
+from tools.catalog import latest_activity
+
+Clock = Callable[[], dt.datetime]
+
+#: The shop's morning: the time of day a pinned or past "today" is taken to be.
+MORNING = dt.time(9, 0)
+
+
+def fixed_clock(moment: dt.datetime) -> Clock:
+    """A clock that always reads ``moment``."""
+    return lambda: moment
+
+
+def shop_clock(factory: sessionmaker[Session], today: dt.date | None = None) -> Clock:
+    """``today`` at 09:00 if given; the morning after the newest order when the shop's data end before
+    yesterday (a demo shop or an imported log); else the real time."""
+    if today is not None:
+        return fixed_clock(dt.datetime.combine(today, MORNING))
+    with factory() as session:
+        newest = latest_activity(session)
+    now = utc_now()
+    if newest is not None and newest.date() < now.date() - dt.timedelta(days=1):
+        return fixed_clock(dt.datetime.combine(newest.date() + dt.timedelta(days=1), MORNING))
+    return utc_now
+
+
+def next_sale_date(clock: Clock) -> dt.date:
+    """Tomorrow by ``clock``: the default date of a plan and of the daily draft."""
+    return clock().date() + dt.timedelta(days=1)
+
+
+__all__ = ["MORNING", "Clock", "fixed_clock", "next_sale_date", "shop_clock", "utc_now"]
