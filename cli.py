@@ -191,8 +191,9 @@ def kpi(
     """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover.
     Without dates or a plan: the last closed sale, else the last 30 days (the report says which)."""
     from db.engine import read_only_scope
+    from tools.campaigns import PlanNotClosed, plan_vs_actual
     from tools.kpi import default_period, kpi_report, parse_group_by
-    from tools.reports import kpi_table, stock_out_table
+    from tools.reports import kpi_table, plan_vs_actual_table, stock_out_table
 
     start_day, end_day = parse_date_option(start, "--start"), parse_date_option(end, "--end")
     grouping = parse_group_by(by)
@@ -204,6 +205,12 @@ def kpi(
         result = kpi_report(
             session, start_day, end_day or start_day, by=grouping, plan_id=plan, counterfactual=counterfactual
         )
+        pva = None
+        if plan is not None:
+            try:
+                pva = plan_vs_actual(session, plan, today=deps.today())
+            except PlanNotClosed as exc:
+                result.notes.append(f"No plan against actual: {exc}")
     if note:
         result.notes.insert(0, note)
     if as_json:
@@ -213,6 +220,8 @@ def kpi(
     stock_outs = stock_out_table(result)
     if stock_outs is not None:
         console.print(stock_outs)
+    if pva is not None:
+        console.print(plan_vs_actual_table(pva))
 
 
 @app.command()
@@ -237,12 +246,13 @@ def report(
     start_day, end_day = parse_date_option(start, "--start"), parse_date_option(end, "--end")
     grouping = parse_group_by(by)
     wanted = [f.strip() for f in formats.split(",") if f.strip()]
-    with read_only_scope(session_factory()) as session:
+    deps = cli_deps()
+    with read_only_scope(deps.session_factory) as session:
         result = kpi_report(session, start_day, end_day or start_day, by=grouping, plan_id=plan)
         pva = None
         if plan is not None:
             try:
-                pva = plan_vs_actual(session, plan)
+                pva = plan_vs_actual(session, plan, today=deps.today())
             except PlanNotClosed as exc:
                 result.notes.append(f"No plan against actual: {exc}")
     for path in write_report(result, Path(out), formats=wanted, plan_vs_actual=pva):

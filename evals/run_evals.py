@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import re
 import statistics
 import sys
-import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from assistant.model_json import is_money_text
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
-from evals.scripted_policy import ScriptedPolicyModel, value_at
+from evals.scripted_policy import MISTAKES, Mistake, MistakenPolicyModel, ScriptedPolicyModel, value_at
 from tools.clock import shop_clock
 
 QUESTIONS = Path(__file__).with_name("questions.json")
@@ -143,19 +144,19 @@ def fill(value: Any, values: dict[str, str]) -> Any:
 
 def fact_stated(answer: str, expected: Any) -> bool:
     """Whether ``answer`` states ``expected``: text by substring, numbers (and amounts such as
-    "1234.56 EUR") rounded or converted (fractions as %)."""
-    if expected is None:
-        return True
-    if is_money_text(expected):
+    "1234.56 EUR") rounded or converted (fractions as %); a small integer only as a number of its own,
+    never as a digit inside another token (``rows.0.sku`` does not state 0)."""
+    amount = is_money_text(expected)
+    if amount:
         expected = float(expected.split()[0])
     if isinstance(expected, str):
         return expected.casefold() in answer.casefold()
     if isinstance(expected, bool) or not isinstance(expected, int | float):
         return json.dumps(expected) in answer
     target = abs(float(expected))
+    if target <= 10 and float(target).is_integer() and not amount:
+        return re.search(rf"(?<![\w.,-]){int(target)}(?![\w.,]\d|\w)", answer) is not None
     numbers, _ = answer_numbers(answer)
-    if target <= 10 and float(target).is_integer():
-        return str(int(target)) in answer
     for number in numbers:
         for scale in (1.0, 100.0):
             if round(target * scale, max(number.decimals, 0)) == round(number.value, max(number.decimals, 0)):
@@ -179,12 +180,21 @@ def _args_match(expected: dict[str, Any], actual: dict[str, Any]) -> bool:
     return True
 
 
+def policy_model(case: dict[str, Any], mistake: Mistake | None = None) -> BaseChatModel:
+    """The scripted policy for ``case`` (with one known ``mistake`` when given)."""
+    if mistake is None:
+        return ScriptedPolicyModel(expected_tools=case["expected_tools"], facts=case["facts"])
+    return MistakenPolicyModel(expected_tools=case["expected_tools"], facts=case["facts"], mistake=mistake)
+
+
 def run_case(
     case: dict[str, Any],
     deps: Deps,
     model: BaseChatModel | None,
     values: dict[str, str],
     tool_names: set[str],
+    *,
+    mistake: Mistake | None = None,
 ) -> CaseResult:
     result = CaseResult(id=case["id"], category=case["category"], question="", status="ok")
     missing = [t for t in case.get("requires", []) if t not in tool_names]
@@ -205,8 +215,8 @@ def run_case(
             expected_facts.append(value_at(data, fact["path"]))
         except (KeyError, IndexError, ValueError):
             expected_facts.append(None)
-    chat_model = model or ScriptedPolicyModel(expected_tools=case["expected_tools"], facts=case["facts"])
-    agent = Agent(chat_model, deps, session_id=f"eval-{case['id']}-{int(time.time())}")
+    chat_model = model or policy_model(case, mistake)
+    agent = Agent(chat_model, deps, session_id=f"eval-{case['id']}-{uuid.uuid4().hex[:8]}")
     try:
         answer = agent.ask(case["question"])
     except Exception as exc:
@@ -230,8 +240,9 @@ def run_case(
                 expected_facts[i] = value_at(json.loads(outputs[-1]), fact["path"]) if outputs else _MISSING
             except (KeyError, IndexError, ValueError):
                 expected_facts[i] = _MISSING
-    if expected_facts:
-        stated = [f is not _MISSING and fact_stated(answer.text, f) for f in expected_facts]
+    scored = [f for f in expected_facts if f is not None]  # a fact the oracle could not compute: left out
+    if scored:
+        stated = [f is not _MISSING and fact_stated(answer.text, f) for f in scored]
         result.facts = sum(stated) / len(stated)
     result.turn_ms, result.model_ms, result.overhead_ms = answer.turn_ms, answer.model_ms, answer.overhead_ms
     result.tool_ms = answer.tool_ms
@@ -246,8 +257,10 @@ def run(
     settings: Settings | None = None,
     cases: list[dict[str, Any]] | None = None,
     only: str | None = None,
+    mistake: Mistake | None = None,
 ) -> list[CaseResult]:
-    """Run every case (``model`` None: the scripted policy) and return the per-case scores."""
+    """Run every case (``model`` None: the scripted policy, with ``mistake`` the mistaken one) and return
+    the per-case scores."""
     cases = cases if cases is not None else load_cases()
     if only:
         cases = [c for c in cases if only in c["id"] or only == c["category"]]
@@ -263,7 +276,7 @@ def run(
     with factory() as session:
         values = shop_values(session, today)
     tool_names = {t.name for t in build_tools(deps)}
-    return [run_case(case, deps, model, values, tool_names) for case in cases]
+    return [run_case(case, deps, model, values, tool_names, mistake=mistake) for case in cases]
 
 
 @dataclass
@@ -352,6 +365,11 @@ def render(results: list[CaseResult], summary: Summary, console: Console, title:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--scripted", action="store_true", help="Use the deterministic policy (no model).")
+    parser.add_argument(
+        "--mistakes",
+        choices=MISTAKES,
+        help="With --scripted: a policy that makes this mistake in every case (its score must drop).",
+    )
     parser.add_argument("--base-url", help="OpenAI-compatible endpoint; default FLASHSALE_LLM_BASE_URL.")
     parser.add_argument("--model", help="Model name; default FLASHSALE_LLM_MODEL.")
     parser.add_argument("--api-key", help="API key; default FLASHSALE_LLM_API_KEY.")
@@ -387,9 +405,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         model = make_chat_model(settings)
     console = Console() if sys.stdout.isatty() else Console(width=160)
-    results = run(factory, today=today, model=model, settings=settings, only=args.only)
+    results = run(factory, today=today, model=model, settings=settings, only=args.only, mistake=args.mistakes)
     summary = summarise(results)
-    title = f"Assistant evals · {'scripted policy' if model is None else settings.llm_model} · today {today}"
+    policy = f"mistaken policy ({args.mistakes})" if args.mistakes else "scripted policy"
+    title = f"Assistant evals · {policy if model is None else settings.llm_model} · today {today}"
     render(results, summary, console, title)
     if args.json_out:
         args.json_out.write_text(

@@ -1,15 +1,17 @@
-"""A deterministic stand-in for the LLM in evals: it calls a case's expected tools and reports its facts.
+"""Deterministic stand-ins for the LLM in evals: a policy that calls a case's expected tools and reports its
+facts, and one that makes a known mistake.
 
-It makes the eval harness runnable in CI without a model: tool names and arguments of every case are
-checked against the real tool schemas, facts are read from real tool results, and the grounding check and
-timings run as with a real model. It scores the harness and the tools, not a model's judgement.
+The correct policy makes the eval harness runnable in CI without a model: tool names and arguments of every
+case are checked against the real tool schemas, facts are read from real tool results, and the grounding
+check and timings run as with a real model. It scores the harness and the tools, not a model's judgement.
+The mistaken policy proves the harness can tell: each kind of mistake must lower its own score.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
@@ -60,3 +62,44 @@ class ScriptedPolicyModel(MessageChatModel):
             lines.append(f"{fact['path']}: {value}")
         text = "\n".join(lines) or "Answered from: " + ", ".join(sorted(results))
         return AIMessage(content=text)
+
+
+Mistake = Literal["wrong_tool", "bad_argument", "invented_number"]
+MISTAKES: tuple[Mistake, ...] = ("wrong_tool", "bad_argument", "invented_number")
+#: The tool the ``wrong_tool`` mistake calls instead of the expected ones, and the number it invents.
+WRONG_TOOL = "get_market_signals"
+INVENTED_NUMBER = "987,654.32"
+
+
+class MistakenPolicyModel(ScriptedPolicyModel):
+    """The scripted policy with one known mistake in every case.
+
+    - ``wrong_tool``: calls :data:`WRONG_TOOL` instead of the expected tools (tool choice and facts drop);
+    - ``bad_argument``: calls the expected tools with an argument their schemas do not have (argument
+      validity drops, and the facts with it);
+    - ``invented_number``: answers as the correct policy plus a figure no tool gave (grounding drops).
+    """
+
+    mistake: Mistake
+    model_name: str = "mistaken-policy"
+
+    @property
+    def _llm_type(self) -> str:
+        return "mistaken-policy"
+
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
+        first = not any(isinstance(m, ToolMessage) for m in messages)
+        if first and self.mistake == "wrong_tool":
+            return AIMessage(
+                content="", tool_calls=[tool_call(name=WRONG_TOOL, args={}, id=f"policy_{next(_ids)}")]
+            )
+        if first and self.mistake == "bad_argument":
+            calls = [
+                tool_call(name=t["name"], args={**t["args"], "bogus_argument": 1}, id=f"policy_{next(_ids)}")
+                for t in self.expected_tools
+            ]
+            return AIMessage(content="", tool_calls=calls)
+        answer = super().reply(messages, stop)
+        if not first and self.mistake == "invented_number":
+            return AIMessage(content=f"{answer.content}\nAlso expect {INVENTED_NUMBER} in extra revenue.")
+        return answer

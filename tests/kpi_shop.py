@@ -54,6 +54,7 @@ from db.models import (
 START = dt.date(2026, 3, 9)
 END = dt.date(2026, 3, 11)
 SALE_DATE = dt.date(2026, 3, 10)
+TODAY = dt.date(2026, 3, 12)  # the shop's date when the tests look back at the sale
 
 
 def ts(day: int, hour: int, minute: int = 0) -> dt.datetime:

@@ -210,7 +210,9 @@ def test_cli_fit_stores_a_model(shop: tuple[Engine, ShopTruth], monkeypatch: pyt
         stored = load_latest_demand_model(session)
     assert stored is not None and stored.id is not None
     bad = CliRunner().invoke(app, ["fit", "--window-end", "yesterday"])
-    assert bad.exit_code != 0
+    assert bad.exit_code == 2 and "'yesterday' is not a date (YYYY-MM-DD)" in bad.output
+    late = CliRunner().invoke(app, ["fit", "--window-end", "2099-01-01"])
+    assert late.exit_code == 1 and "after the newest order" in late.output
 
 
 def test_backtest_scores_model_naive_and_truth(demo_shop: Any, tmp_path: Path) -> None:
@@ -359,4 +361,5 @@ def test_cli_backtest_prints_scores_and_saves_a_chart(
         assert text in result.output
     assert chart.exists() and chart.stat().st_size > 10_000
     bad = CliRunner().invoke(app, ["backtest", "--weeks", "0"])
-    assert bad.exit_code != 0
+    words = " ".join(bad.output.replace("│", " ").split())
+    assert bad.exit_code == 2 and "Invalid value for '--weeks': Input should be greater than or equal to 1" in words

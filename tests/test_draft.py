@@ -317,17 +317,39 @@ def test_the_schedule_fires_once_a_day_at_the_configured_time() -> None:
 
 
 def test_the_daily_job_never_overlaps_itself(request: pytest.FixtureRequest) -> None:
+    """Two fires while a slow run is still going: the second never starts beside the first."""
+    import time
+
     from apscheduler.schedulers.background import BackgroundScheduler
 
+    lock = threading.Lock()
+    state = {"running": 0, "peak": 0, "runs": 0}
+    first_started = threading.Event()
+
+    def slow_job() -> None:
+        with lock:
+            state["running"] += 1
+            state["peak"] = max(state["peak"], state["running"])
+        first_started.set()
+        time.sleep(1.5)
+        with lock:
+            state["running"] -= 1
+            state["runs"] += 1
+
     scheduler = BackgroundScheduler(timezone="UTC")
-    scheduler.start(paused=True)  # running but never firing: jobs are registered as in production
-    request.addfinalizer(scheduler.shutdown)
-    job = add_daily_job(scheduler, lambda: None, dt.time(6, 30), "UTC")
-    assert job.id == JOB_ID and job.max_instances == 1 and job.coalesce
-    again = add_daily_job(scheduler, lambda: None, dt.time(7, 0), "UTC")  # replaces, never adds a second job
+    scheduler.start()
+    request.addfinalizer(lambda: scheduler.shutdown(wait=True))
+    job = add_daily_job(scheduler, slow_job, dt.time(6, 30), "UTC")
+    assert job.id == JOB_ID
+    again = add_daily_job(scheduler, slow_job, dt.time(7, 0), "UTC")  # replaces, never adds a second job
     assert [j.id for j in scheduler.get_jobs()] == [JOB_ID] and str(again.trigger) == str(
         daily_trigger(dt.time(7, 0))
     )
+    scheduler.modify_job(JOB_ID, next_run_time=dt.datetime.now(dt.UTC))  # fire now
+    assert first_started.wait(10), "the job never ran"
+    scheduler.modify_job(JOB_ID, next_run_time=dt.datetime.now(dt.UTC))  # fire again while it runs
+    time.sleep(2.5)
+    assert state["peak"] == 1 and state["runs"] == 1
 
 
 def test_bad_schedule_settings_are_refused() -> None:
@@ -356,3 +378,74 @@ def test_a_failing_model_gives_the_template_with_the_reason() -> None:
     assert write_narrative(_facts(), model).label == LABEL_TEMPLATE_NO_MODEL
     failed = write_narrative(_facts(), model)
     assert failed.label == "Narrative: template (scripted failed: ValueError)" and not failed.by_model
+
+
+def test_the_draft_locks_nothing_while_the_narrative_model_writes(
+    demo_shop_copy: Any, tmp_path: Path
+) -> None:
+    """A slow model (longer than SQLite's 5 s busy timeout) and a writer at the same time: the plan is
+    committed before the model is asked, so the writer is never blocked."""
+    import time
+
+    shop = demo_shop_copy
+    asked, done = threading.Event(), threading.Event()
+
+    def slow(messages: list[BaseMessage]) -> Any:
+        asked.set()
+        time.sleep(6.0)
+        done.set()
+        return say("The plan is ready for review.")
+
+    model = ScriptedChatModel()
+    model.enqueue(slow)
+    outcome: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: outcome.update(
+            result=make_draft(shop.session_factory, SALE_DATE, model, tmp_path, today=TODAY)
+        )
+    )
+    thread.start()
+    try:
+        assert asked.wait(120), "the narrative model was never asked"
+        started = time.perf_counter()
+        with shop.session_factory.begin() as s:
+            s.add(Order(id="written-meanwhile", ts=dt.datetime(2026, 6, 30, 22, 0)))
+        waited = time.perf_counter() - started
+        assert not done.is_set(), "the write had to wait for the model"
+    finally:
+        thread.join(60)
+    assert waited < 2.0
+    result = outcome["result"]
+    assert result.narrative_label == "Narrative: written by scripted"
+    with shop.session_factory() as s:
+        assert s.get(Order, "written-meanwhile") is not None
+        assert s.get(FlashSalePlan, result.plan_id) is not None
+
+
+def test_a_run_that_failed_after_saving_its_plan_is_completed_by_the_next(
+    demo_shop_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import assistant.draft
+
+    shop = demo_shop_copy
+    real = assistant.draft.render_markdown
+
+    def broken(data: dict[str, Any]) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(assistant.draft, "render_markdown", broken)
+    with pytest.raises(OSError, match="disk full"):
+        make_draft(shop.session_factory, SALE_DATE, None, tmp_path, today=TODAY)
+    assert not (tmp_path / "2026-07-01" / "draft.json").exists()
+    with shop.session_factory() as s:
+        (saved,) = s.scalars(select(FlashSalePlan.id).where(FlashSalePlan.sale_date == SALE_DATE)).all()
+
+    monkeypatch.setattr(assistant.draft, "render_markdown", real)
+    result = make_draft(shop.session_factory, SALE_DATE, None, tmp_path, today=TODAY)
+    assert result.plan_id == saved and (tmp_path / "2026-07-01" / "draft.json").is_file()
+    with shop.session_factory() as s:
+        assert s.scalars(select(FlashSalePlan.id).where(FlashSalePlan.sale_date == SALE_DATE)).all() == [
+            saved
+        ]
+    forced = make_draft(shop.session_factory, SALE_DATE, None, tmp_path, today=TODAY, force=True)
+    assert forced.plan_id != saved

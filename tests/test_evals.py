@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from db.engine import make_session_factory
 from evals.run_evals import fact_stated, load_cases, main, run, summarise
+from evals.scripted_policy import WRONG_TOOL
 from tests.assistant_shop import TODAY, build_assistant_shop
 from tools.demand import fit_demand_model, save_demand_model
 
@@ -59,3 +60,30 @@ def test_cli_entry_point_needs_a_model_unless_scripted(
     assert main(["--scripted", "--db-url", url, "--today", str(TODAY), "--only", "sales"]) == 0
     out = capsys.readouterr().out
     assert "sales-sku-28d" in out and "tool choice 100%" in out
+
+
+@pytest.mark.parametrize(
+    ("mistake", "drops", "holds"),
+    [
+        ("wrong_tool", ("tool_choice", "facts"), ("arg_validity",)),
+        ("bad_argument", ("arg_validity", "facts"), ("tool_choice",)),
+        ("invented_number", ("grounded",), ("tool_choice", "arg_validity", "facts")),
+    ],
+)
+def test_a_policy_with_a_known_mistake_scores_lower_where_it_should(
+    sqlite_engine: Engine, mistake: str, drops: tuple[str, ...], holds: tuple[str, ...]
+) -> None:
+    factory = make_session_factory(sqlite_engine)
+    build_assistant_shop(factory)
+    with factory.begin() as s:
+        save_demand_model(s, fit_demand_model(s))
+    cases = [c for c in load_cases() if c["category"] in ("catalog", "sales", "kpi")]
+    cases = [c for c in cases if all(t["name"] != WRONG_TOOL for t in c["expected_tools"])]
+    assert len(cases) >= 8
+    right = summarise(run(factory, today=TODAY, cases=cases))
+    wrong = summarise(run(factory, today=TODAY, cases=cases, mistake=mistake))  # type: ignore[arg-type]
+    assert right.errors == wrong.errors == 0
+    for score in drops:
+        assert getattr(right, score) == 1.0 and getattr(wrong, score) == 0.0, score
+    for score in holds:
+        assert getattr(wrong, score) == getattr(right, score) == 1.0, score

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import tools.demand
 from db.engine import make_session_factory
 from db.models import Customer, FlashSalePlan, Order, OrderLine, PlanItem, PlanStatus, Product
-from tests.kpi_shop import END, SALE_DATE, START, build_kpi_shop
+from tests.kpi_shop import END, SALE_DATE, START, TODAY, build_kpi_shop
 from tools.campaigns import (
     PlanNotClosed,
     compare_campaigns,
@@ -209,7 +209,7 @@ def test_bad_requests_say_what_to_do(shop: tuple[sessionmaker[Session], int]) ->
 def test_plan_vs_actual(shop: tuple[sessionmaker[Session], int]) -> None:
     factory, plan_id = shop
     with factory() as session:
-        pva = plan_vs_actual(session, plan_id)
+        pva = plan_vs_actual(session, plan_id, today=TODAY)
     assert (pva.forecast_units, pva.sold_units) == (22.0, 8)
     assert pva.wape == pytest.approx(14 / 8)
     assert pva.bias == pytest.approx(14 / 8)
@@ -229,7 +229,7 @@ def test_plan_vs_actual_needs_a_finished_plan(shop: tuple[sessionmaker[Session],
     with factory() as session:
         draft_id = session.query(FlashSalePlan.id).filter_by(status=PlanStatus.DRAFT).scalar()
         with pytest.raises(PlanNotClosed, match="draft"):
-            plan_vs_actual(session, draft_id)
+            plan_vs_actual(session, draft_id, today=TODAY)
 
 
 # ---- comparisons ----------------------------------------------------------------------------------------
@@ -390,7 +390,7 @@ def test_demo_shop_figures_agree_with_a_plain_recount(demo_shop: Any) -> None:
             if line.customer_id:
                 orders_by_customer.setdefault(line.customer_id, set()).add(line.order_id)
         first_plan = min(plans, key=lambda p: p.sale_date)
-        pva = plan_vs_actual(session, first_plan.id)
+        pva = plan_vs_actual(session, first_plan.id, today=TODAY)
         day_lines = [line for line in lines if line.ts.date() == first_plan.sale_date]
         sold = {item.sku: sum(ln.qty for ln in day_lines if ln.sku == item.sku) for item in first_plan.items}
     assert (report.total.gmv_cents, report.total.cogs_cents) == (gmv, cogs)

@@ -17,7 +17,7 @@ import cli
 from cli import app
 from db.engine import make_session_factory
 from db.models import Product
-from tests.kpi_shop import END, START, build_kpi_shop
+from tests.kpi_shop import END, START, TODAY, build_kpi_shop
 from tools.campaigns import compare_samples, plan_vs_actual
 from tools.kpi import kpi_report
 from tools.reports import comparison_table, kpi_table, plan_vs_actual_table, write_report
@@ -74,7 +74,7 @@ def test_report_files_charts_and_html(shop: tuple[sessionmaker[Session], int], t
     factory, plan_id = shop
     with factory() as session:
         report = kpi_report(session, START, END, by="category")
-        pva = plan_vs_actual(session, plan_id)
+        pva = plan_vs_actual(session, plan_id, today=TODAY)
     written = write_report(report, tmp_path / "out", plan_vs_actual=pva)
     names = sorted(p.name for p in written)
     assert names == [
@@ -121,7 +121,7 @@ def test_terminal_tables_show_the_figures(shop: tuple[sessionmaker[Session], int
     factory, plan_id = shop
     with factory() as session:
         report = kpi_report(session, START, END, by="category")
-        pva = plan_vs_actual(session, plan_id)
+        pva = plan_vs_actual(session, plan_id, today=TODAY)
     console = Console(record=True, width=250)
     console.print(kpi_table(report))
     console.print(plan_vs_actual_table(pva))

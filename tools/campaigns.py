@@ -47,7 +47,7 @@ from db.models import (
     SignalScope,
 )
 from tools.formatting import format_cents
-from tools.kpi import KpiInputError, UnknownPlan, period_bounds
+from tools.kpi import KpiInputError, UnknownPlan, kpi_report, period_bounds
 
 Metric = Literal["gross_profit", "gmv", "units"]
 Unit = Literal["auto", "day", "customer"]
@@ -166,18 +166,15 @@ def _active_signal_ids(
     return out
 
 
-def plan_vs_actual(session: Session, plan_id: int, *, today: dt.date | None = None) -> PlanVsActual:
+def plan_vs_actual(session: Session, plan_id: int, *, today: dt.date) -> PlanVsActual:
     """Forecast against realised sales, per SKU, for a plan whose sale day is over.
 
-    A plan qualifies when it is closed, or approved/live with a sale date before ``today`` (default: the
-    current date). Raises :class:`UnknownPlan` or :class:`PlanNotClosed` otherwise.
+    A plan qualifies when it is closed, or approved/live with a sale date before ``today`` (the shop's
+    date). Raises :class:`UnknownPlan` or :class:`PlanNotClosed` otherwise.
     """
-    from tools.kpi import kpi_report
-
     plan = session.get(FlashSalePlan, plan_id)
     if plan is None:
         raise UnknownPlan(f"No flash-sale plan with id {plan_id}; list plans with `python cli.py plan list`.")
-    today = today or dt.date.today()
     over = plan.status is PlanStatus.CLOSED or (
         plan.status in (PlanStatus.APPROVED, PlanStatus.LIVE) and plan.sale_date < today
     )

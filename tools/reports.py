@@ -7,7 +7,6 @@ them. HTML escapes every value; charts are PNG files written next to the report 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from rich.table import Table
 
+from db.sqlvalues import utc_now
 from tools.campaigns import Comparison, PlanVsActual
 from tools.formatting import format_cents, html_escape, html_head, html_table, md_escape, md_table, num, pct
 from tools.kpi import KpiFigures, KpiReport
@@ -340,7 +340,7 @@ def render_markdown(
     """The report as Markdown; charts are referenced by file name (they sit next to the report)."""
     out = [f"# {md_escape(report_title(report))}", ""]
     out += [
-        f"Generated {dt.datetime.now():%Y-%m-%d %H:%M}. Money in currency units; cancellations excluded.",
+        f"Generated {utc_now():%Y-%m-%d %H:%M} UTC. Money in currency units; cancellations excluded.",
         "",
     ]
     out += md_table(
@@ -399,7 +399,7 @@ def render_html(
     """The report as a standalone HTML page; every value is escaped, charts are linked by file name."""
     out = [
         *html_head(report_title(report), _CSS),
-        f'<p class="note">Generated {html_escape(f"{dt.datetime.now():%Y-%m-%d %H:%M}")}. '
+        f'<p class="note">Generated {html_escape(f"{utc_now():%Y-%m-%d %H:%M}")} UTC. '
         "Money in currency units; "
         "cancellations excluded.</p>",
     ]

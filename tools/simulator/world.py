@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from db.errors import FlashSaleError
+from db.sqlvalues import utc_now
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
@@ -130,7 +131,7 @@ SEGMENT_DISCOUNT_TILT = 2.0
 
 
 def _yesterday() -> dt.date:
-    return dt.date.today() - dt.timedelta(days=1)
+    return utc_now().date() - dt.timedelta(days=1)
 
 
 class SimConfig(BaseModel):

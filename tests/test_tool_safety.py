@@ -1,0 +1,116 @@
+"""What the assistant's tools may write, shown by behaviour: every read-only tool, called on the demo shop,
+leaves every table as it was, and the database itself refuses a write from a read-only tool."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from assistant.deps import Deps, make_deps
+from assistant.llm_tools import READ_ONLY_TOOLS, TOOLS, WRITING_TOOLS, build_tools
+from assistant.llm_tools.base import ToolSpec, is_error, run_tool
+from assistant.settings import Settings
+from db.engine import make_session_factory, read_only_scope
+from db.models import Base, FlashSalePlan, PlanStatus, Product
+from tools.demand import fit_demand_model, save_demand_model
+
+
+def table_fingerprints(engine: Engine) -> dict[str, tuple[int, str]]:
+    """Row count and a checksum of every row (in primary-key order) of every table."""
+    out = {}
+    with engine.connect() as conn:
+        for table in Base.metadata.sorted_tables:
+            rows = conn.execute(select(table).order_by(*table.primary_key.columns)).all()
+            digest = hashlib.sha256("\n".join(repr(tuple(r)) for r in rows).encode()).hexdigest()
+            out[table.name] = (len(rows), digest)
+    return out
+
+
+@pytest.fixture
+def shop_deps(demo_shop_copy: Any) -> Deps:
+    with demo_shop_copy.session_factory.begin() as s:
+        save_demand_model(s, fit_demand_model(s))
+    return make_deps(Settings(), demo_shop_copy.session_factory, actor="ana", channel="cli")
+
+
+def _calls(deps: Deps) -> dict[str, dict[str, Any]]:
+    """A realistic call of every read-only tool on the demo shop."""
+    with deps.session_factory() as s:
+        sku, category, brand = s.execute(select(Product.sku, Product.category, Product.brand).limit(1)).one()
+        closed = s.scalar(select(func.max(FlashSalePlan.id)).where(FlashSalePlan.status == PlanStatus.CLOSED))
+    return {
+        "search_products": {"query": sku[:3]},
+        "get_product_details": {"sku": sku},
+        "get_sales_history": {"category": category, "days": 30},
+        "get_inventory": {"category": category},
+        "get_competitor_prices": {"sku": sku},
+        "get_market_signals": {},
+        "run_sql": {"sql": "SELECT sku, SUM(qty) FROM order_line GROUP BY sku ORDER BY 2 DESC LIMIT 3"},
+        "kpi_report": {"plan_id": closed, "by": "category"},
+        "forecast_demand": {"skus": [sku], "discounts": [0.0, 0.3]},
+        "optimize_plan": {"slots": 5, "explain_skus": [sku]},
+        "what_if": {"slots": 5, "exclude": sku},
+        "pareto_frontier": {"slots": 5, "points": 3},
+        "explain_plan": {"plan_id": closed, "sku": sku},
+    }
+
+
+def test_every_read_only_tool_leaves_every_table_as_it_was(demo_shop_copy: Any, shop_deps: Deps) -> None:
+    calls = _calls(shop_deps)
+    assert set(calls) == READ_ONLY_TOOLS  # a new read-only tool must be added to this test
+    before = table_fingerprints(demo_shop_copy.engine)
+    tools = {t.name: t for t in build_tools(shop_deps)}
+    for name, args in calls.items():
+        output = tools[name].invoke(args)
+        assert isinstance(output, str) and not is_error(output), (name, output[:300])
+    assert table_fingerprints(demo_shop_copy.engine) == before
+
+
+def test_the_only_writing_tool_writes_only_a_draft(demo_shop_copy: Any, shop_deps: Deps) -> None:
+    assert set(WRITING_TOOLS) == {"save_draft_plan"}
+    before = table_fingerprints(demo_shop_copy.engine)
+    (save,) = [t for t in build_tools(shop_deps) if t.name == "save_draft_plan"]
+    assert not is_error(save.invoke({"slots": 3}))
+    after = table_fingerprints(demo_shop_copy.engine)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {"flash_sale_plan", "plan_item"}
+    with demo_shop_copy.session_factory() as s:
+        newest = s.scalars(select(FlashSalePlan).order_by(FlashSalePlan.id.desc()).limit(1)).one()
+    assert newest.status is PlanStatus.DRAFT and newest.approved_by is None
+
+
+class _NoArgs(BaseModel):
+    pass
+
+
+def _sneaky_write(deps: Deps, session: Session, args: _NoArgs) -> dict[str, Any]:
+    """A read-only tool that tries to change a price."""
+    session.execute(text("UPDATE product SET list_price_cents = 1"))
+    session.flush()
+    return {"done": True}
+
+
+def test_a_read_only_tool_that_writes_is_refused_by_the_database(demo_shop_copy: Any, shop_deps: Deps) -> None:
+    spec = ToolSpec("sneaky", "tries to write", _NoArgs, _sneaky_write)
+    assert spec.read_only and "sneaky" not in TOOLS
+    before = table_fingerprints(demo_shop_copy.engine)
+    with pytest.raises(DBAPIError, match="readonly"):
+        run_tool(spec, shop_deps, {})
+    assert table_fingerprints(demo_shop_copy.engine) == before
+
+
+def test_read_only_sessions_cannot_write_on_either_database(db_engine: Engine) -> None:
+    factory = make_session_factory(db_engine)
+    with pytest.raises(DBAPIError, match="(?i)read-?only"), read_only_scope(factory) as s:
+        s.execute(text("INSERT INTO customer (id, segment, attributes) VALUES ('c1', 'x', '{}')"))
+        s.flush()
+    with factory.begin() as s:  # the connection went back to the pool writable
+        s.execute(text("INSERT INTO customer (id, segment, attributes) VALUES ('c2', 'x', '{}')"))
+    with factory() as s:
+        assert s.scalars(text("SELECT id FROM customer")).all() == ["c2"]
