@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -206,7 +207,6 @@ def _check(
 
 
 def _structured(model: BaseChatModel) -> Any:
-    from langchain_openai import ChatOpenAI
 
     if isinstance(model, ChatOpenAI):  # vLLM: guided decoding against the JSON schema
         if model.streaming:  # one JSON document: nothing to stream, and the streamed parse path warns

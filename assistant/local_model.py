@@ -131,7 +131,7 @@ class LocalChatModel(MessageChatModel):
     def from_pretrained(cls, name_or_path: str, **kwargs: Any) -> LocalChatModel:
         """Load weights and tokenizer from a folder or the local cache (never from the network)."""
         try:
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+            from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: PLC0415  (optional extra: local)
         except ImportError as exc:
             raise LocalModelUnavailable(LOCAL_INSTALL_HINT) from exc
         try:
@@ -174,7 +174,7 @@ class LocalChatModel(MessageChatModel):
         return len(self.tokenizer.encode(self.render_prompt(messages), add_special_tokens=False))
 
     def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
-        import torch
+        import torch  # noqa: PLC0415  (optional extra: local)
 
         if self.hf_model is None or self.tokenizer is None:
             raise LocalModelUnavailable("no model loaded: use LocalChatModel.from_pretrained(path)")

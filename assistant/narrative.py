@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -205,7 +207,5 @@ def write_narrative(
 
 def _is_unreachable(exc: Exception) -> bool:
     """A connection failure (no server, refused, timeout), not a server that answered with an error."""
-    import httpx
-    import openai
 
     return isinstance(exc, openai.APIConnectionError | httpx.TransportError | ConnectionError)

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 
 from db.errors import FlashSaleError
@@ -88,7 +89,6 @@ def add_daily_job(
 
 def run_daily(job: Callable[[], Any], at: dt.time, timezone: str = "UTC") -> None:
     """Block, running ``job`` every day at ``at`` in ``timezone`` until interrupted."""
-    from apscheduler.schedulers.blocking import BlockingScheduler
 
     scheduler = BlockingScheduler(timezone=zone(timezone))
     add_daily_job(scheduler, job, at, timezone)

@@ -19,7 +19,7 @@ CHARS_PER_TOKEN = 4
 def load_local_tokenizer(name_or_path: str) -> Any | None:
     """The Hugging Face tokenizer of ``name_or_path`` from a local folder or cache; never downloads."""
     try:
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # noqa: PLC0415  (optional extra: local)
     except ImportError:
         return None
     try:

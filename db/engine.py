@@ -63,9 +63,9 @@ def read_only_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A unit of work that cannot write: the database itself refuses every write, and it always rolls back.
 
     SQLite: ``PRAGMA query_only`` on the session's connection for the length of the scope (every SQLite
-    connection is switched back to writable when it returns to the pool). PostgreSQL: ``SET TRANSACTION READ ONLY``. A write
-    attempted inside raises the database's own error ("attempt to write a readonly database", "cannot
-    execute ... in a read-only transaction").
+    connection is switched back to writable when it returns to the pool). PostgreSQL: ``SET TRANSACTION
+    READ ONLY``. A write attempted inside raises the database's own error ("attempt to write a readonly
+    database", "cannot execute ... in a read-only transaction").
     """
     with factory() as session:
         connection = session.connection()

@@ -32,6 +32,9 @@ from db.engine import make_engine, make_session_factory
 from db.models import DemandModelRun, OrderLine
 from evals.run_evals import CaseResult, run
 from evals.timing import percentile
+from tools.demand import fit_demand_model, save_demand_model
+from tools.simulator import SimConfig
+from tools.simulator.demo import build_demo
 
 TARGET_MS = 300.0
 
@@ -50,9 +53,6 @@ def main(argv: list[str] | None = None) -> None:
     if args.url:
         url = args.url
     else:
-        from tools.simulator import SimConfig
-        from tools.simulator.demo import build_demo
-
         tmp = tempfile.TemporaryDirectory()
         url = f"sqlite:///{Path(tmp.name) / 'shop.db'}"
         config = SimConfig.model_validate(
@@ -68,8 +68,6 @@ def main(argv: list[str] | None = None) -> None:
         if newest is None:
             raise SystemExit("the shop has no orders: build one with `python cli.py demo`")
         if session.scalar(select(func.count()).select_from(DemandModelRun)) == 0:
-            from tools.demand import fit_demand_model, save_demand_model
-
             t0 = time.perf_counter()
             save_demand_model(session, fit_demand_model(session))
             console.print(

@@ -33,8 +33,10 @@ from rich.table import Table
 
 from assistant.message_model import MessageChatModel
 from assistant.settings import Settings
+from assistant.slack import FlashSaleBot, SlackCredentials, build_app, make_http_server
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
+from evals.slack_stub import FakeSlack
 from evals.timing import percentile
 
 SECRET = "bench-signing-secret"
@@ -72,9 +74,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=4, help="The bot's answer workers.")
     parser.add_argument("--model-seconds", type=float, default=2.0, help="Time the stub model takes.")
     args = parser.parse_args(argv)
-
-    from assistant.slack import FlashSaleBot, SlackCredentials, build_app, make_http_server
-    from evals.slack_stub import FakeSlack
 
     console = Console(width=120)
     with tempfile.TemporaryDirectory() as tmp:

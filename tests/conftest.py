@@ -9,6 +9,8 @@ PostgreSQL server answers, the PostgreSQL variants are skipped with the reason.
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -20,6 +22,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
+from tools.simulator import SimConfig, build_world
+from tools.simulator.demo import build_demo
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -28,7 +32,6 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 def _no_real_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never reach a real model: the LLM URL points at a closed local port unless a test sets its own,
     and sockets to anything but the loopback interface are refused."""
-    import socket
 
     monkeypatch.setenv("FLASHSALE_LLM_BASE_URL", "http://127.0.0.1:9/v1")
     real_connect = socket.socket.connect
@@ -162,8 +165,6 @@ def _open_demo_shop(path: Any, world: Any, summary: Any) -> DemoShop:
 def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoShop]:
     """A small seeded shop (150 SKUs, 1,500 customers, 120 days to 2026-06-30, 8 past flash sales),
     built once per test session. Treat it as read-only."""
-    from tools.simulator import SimConfig, build_world
-    from tools.simulator.demo import build_demo
 
     path = tmp_path_factory.mktemp("demo_shop") / "shop.db"
     config = SimConfig.model_validate(DEMO_SHOP_CONFIG)
@@ -178,7 +179,6 @@ def demo_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoShop]:
 @pytest.fixture
 def demo_shop_copy(demo_shop: DemoShop, tmp_path: Any) -> Iterator[DemoShop]:
     """A private copy of ``demo_shop`` that a test may write to."""
-    import shutil
 
     path = tmp_path / "shop.db"
     shutil.copyfile(demo_shop.path, path)

@@ -38,7 +38,7 @@ def say(text: str) -> AIMessage:
 
 def cents(amount: str) -> int:
     """The cents of an amount as tool results write it ("1234.56 EUR" -> 123456)."""
-    return round(float(amount.split()[0]) * 100)
+    return round(float(amount.split(maxsplit=1)[0]) * 100)
 
 
 def last_tool_json(messages: list[BaseMessage]) -> Any:

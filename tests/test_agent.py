@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from langchain_core.messages import ToolMessage
+from langchain_core.messages import AIMessage, ToolMessage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -131,7 +131,6 @@ def test_grounding_accepts_rounding_and_unit_conversions() -> None:
 
 
 def test_tool_calls_with_broken_json_are_answered_with_an_error(deps: Deps) -> None:
-    from langchain_core.messages import AIMessage
 
     model = ScriptedChatModel()
     broken = AIMessage(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -11,10 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.deps import Deps
 from assistant.llm_tools import FORBIDDEN_TOOL_WORDS, READ_ONLY_TOOLS, WRITING_TOOLS, build_tools
-from db.models import Product
+from db.engine import make_session_factory
+from db.models import FlashSalePlan, PlanItem, PlanStatus, PriceHistory, Product
 from tests.assistant_shop import NOW, TODAY, build_assistant_shop
 from tests.scripted_model import cents
-from tools import catalog
+from tools import catalog, readonly_sql
+from tools.demand import fit_demand_model, save_demand_model
 from tools.readonly_sql import SqlFailed, UnsafeSql, check_select, run_readonly_sql
 
 
@@ -146,7 +149,6 @@ def test_readonly_sql_runs_selects_with_a_row_limit(shop: sessionmaker[Session],
 
 
 def test_readonly_connection_cannot_write_even_if_the_parser_were_fooled(sqlite_engine: Engine) -> None:
-    from tools import readonly_sql
 
     ro = readonly_sql._sqlite_readonly_engine(sqlite_engine)
     try:
@@ -196,8 +198,6 @@ def test_no_tool_writes_prices_or_approves_plans(deps: Deps) -> None:
 
 
 def test_forecast_tool_needs_a_model_then_forecasts_with_signals(sqlite_engine: Engine) -> None:
-    from db.engine import make_session_factory
-    from tools.demand import fit_demand_model, save_demand_model
 
     factory = make_session_factory(sqlite_engine)
     build_assistant_shop(factory)
@@ -221,9 +221,6 @@ def test_forecast_tool_needs_a_model_then_forecasts_with_signals(sqlite_engine: 
 
 
 def test_explain_plan_reads_a_saved_plan_and_answers_for_a_sku(deps: Deps) -> None:
-    from decimal import Decimal
-
-    from db.models import FlashSalePlan, PlanItem, PlanStatus
 
     with deps.session_factory.begin() as s:
         plan = FlashSalePlan(sale_date=dt.date(2026, 11, 25), status=PlanStatus.DRAFT, created_by="optimizer")
@@ -270,9 +267,6 @@ def test_readonly_sql_stops_a_runaway_query_at_the_time_limit(db_engine: Engine)
 
 
 def test_plan_tools_optimise_compare_and_save_only_a_draft(sqlite_engine: Engine) -> None:
-    from db.engine import make_session_factory
-    from db.models import FlashSalePlan, PlanStatus, PriceHistory
-    from tools.demand import fit_demand_model, save_demand_model
 
     factory = make_session_factory(sqlite_engine)
     build_assistant_shop(factory)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import datetime as dt
 from collections.abc import Iterator
@@ -14,10 +15,13 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
+from cli import app
 from db.engine import make_engine, make_session_factory
+from db.importers import ImportOptions, import_csv
 from db.migrate import upgrade
-from db.models import DemandModelRun, SimSkuTruth
+from db.models import DemandModelRun, MarketSignal, OrderLine, SignalDirection, SignalScope, SimSkuTruth
 from tests.synthetic_shop import ShopTruth, build_synthetic_shop
+from tools.backtest import run_backtest, save_chart
 from tools.demand import (
     DemandModel,
     DemandModelError,
@@ -199,7 +203,6 @@ def test_fit_on_the_demo_shop_tracks_the_simulator(demo_shop: Any) -> None:
 
 
 def test_cli_fit_stores_a_model(shop: tuple[Engine, ShopTruth], monkeypatch: pytest.MonkeyPatch) -> None:
-    from cli import app
 
     engine, _ = shop
     monkeypatch.setenv("DATABASE_URL", engine.url.render_as_string(hide_password=False))
@@ -216,7 +219,6 @@ def test_cli_fit_stores_a_model(shop: tuple[Engine, ShopTruth], monkeypatch: pyt
 
 
 def test_backtest_scores_model_naive_and_truth(demo_shop: Any, tmp_path: Path) -> None:
-    from tools.backtest import run_backtest, save_chart
 
     with demo_shop.session_factory() as session:
         result = run_backtest(session, weeks=2)
@@ -253,10 +255,6 @@ def test_fit_works_on_every_backend(db_engine: Engine) -> None:
 def test_fit_on_an_imported_transaction_log(tmp_path: Path) -> None:
     """A UCI-style log imported with the CSV importer: no price history, no categories, rare sellers,
     cancellations and non-product lines."""
-    import csv
-
-    from db.importers import ImportOptions, import_csv
-    from db.models import OrderLine
 
     source = make_engine(f"sqlite:///{tmp_path / 'source.db'}")
     upgrade(source)
@@ -314,7 +312,6 @@ def test_fit_on_an_imported_transaction_log(tmp_path: Path) -> None:
 def test_stored_market_signals_are_offsets_in_the_fit(tmp_path: Path) -> None:
     """A known shock at the end of the history: with its signal stored the fit does not read it as base
     demand (the level after the shock is right); without the signal, the level is inflated."""
-    from db.models import MarketSignal, SignalDirection, SignalScope
 
     engine = make_engine(f"sqlite:///{tmp_path / 'shock.db'}")
     upgrade(engine)
@@ -351,7 +348,6 @@ def test_stored_market_signals_are_offsets_in_the_fit(tmp_path: Path) -> None:
 def test_cli_backtest_prints_scores_and_saves_a_chart(
     demo_shop: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cli import app
 
     monkeypatch.setenv("DATABASE_URL", demo_shop.url)
     chart = tmp_path / "bt.png"
@@ -362,4 +358,7 @@ def test_cli_backtest_prints_scores_and_saves_a_chart(
     assert chart.exists() and chart.stat().st_size > 10_000
     bad = CliRunner().invoke(app, ["backtest", "--weeks", "0"])
     words = " ".join(bad.output.replace("│", " ").split())
-    assert bad.exit_code == 2 and "Invalid value for '--weeks': Input should be greater than or equal to 1" in words
+    assert (
+        bad.exit_code == 2
+        and "Invalid value for '--weeks': Input should be greater than or equal to 1" in words
+    )

@@ -16,7 +16,7 @@ from cli import app
 from db.engine import make_session_factory
 from db.errors import DatabaseNotReady
 from db.models import MarketNews, OrderLine, PlanStatus, PriceHistory, SimRun
-from tools.simulator import SimConfig, build_world, generate_history, load_world
+from tools.simulator import SimConfig, SimulationError, build_world, generate_history, load_world, play_plan
 from tools.simulator.demo import DemoProgress, ShopNotEmpty, build_demo
 
 TINY = SimConfig(seed=5, n_skus=60, n_customers=400, n_days=60, n_flash_days=3, end_date=dt.date(2026, 3, 31))
@@ -157,7 +157,6 @@ def test_cli_demo_builds_and_then_refuses(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_play_plan_plays_a_stored_plan_in_the_shops_world(demo_shop: Any) -> None:
-    from tools.simulator import SimulationError, play_plan
 
     with demo_shop.session_factory() as session:
         items = session.execute(

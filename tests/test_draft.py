@@ -6,15 +6,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
+import openai
 import pytest
+from apscheduler.schedulers.background import BackgroundScheduler
 from langchain_core.messages import BaseMessage, HumanMessage
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+import assistant.draft
 from assistant.draft import DraftLocked, draft_lock, make_draft, narrative_facts
 from assistant.narrative import LABEL_TEMPLATE_NO_MODEL, NarrativeFacts, write_narrative
 from assistant.scheduler import (
@@ -25,6 +30,7 @@ from assistant.scheduler import (
     next_fire_times,
     parse_time_of_day,
 )
+from cli import app
 from db.models import (
     AuditLog,
     DemandModelRun,
@@ -284,7 +290,6 @@ def _facts_json(messages: list[BaseMessage]) -> str:
 def test_cli_draft_writes_then_reuses(
     demo_shop_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cli import app
 
     monkeypatch.setenv("DATABASE_URL", demo_shop_copy.url)
     runner = CliRunner()
@@ -318,9 +323,6 @@ def test_the_schedule_fires_once_a_day_at_the_configured_time() -> None:
 
 def test_the_daily_job_never_overlaps_itself(request: pytest.FixtureRequest) -> None:
     """Two fires while a slow run is still going: the second never starts beside the first."""
-    import time
-
-    from apscheduler.schedulers.background import BackgroundScheduler
 
     lock = threading.Lock()
     state = {"running": 0, "peak": 0, "runs": 0}
@@ -362,8 +364,6 @@ def test_bad_schedule_settings_are_refused() -> None:
 
 
 def test_a_failing_model_gives_the_template_with_the_reason() -> None:
-    import httpx
-    import openai
 
     def unreachable(messages: list[BaseMessage]) -> Any:
         raise openai.APIConnectionError(
@@ -385,7 +385,6 @@ def test_the_draft_locks_nothing_while_the_narrative_model_writes(
 ) -> None:
     """A slow model (longer than SQLite's 5 s busy timeout) and a writer at the same time: the plan is
     committed before the model is asked, so the writer is never blocked."""
-    import time
 
     shop = demo_shop_copy
     asked, done = threading.Event(), threading.Event()
@@ -425,7 +424,6 @@ def test_the_draft_locks_nothing_while_the_narrative_model_writes(
 def test_a_run_that_failed_after_saving_its_plan_is_completed_by_the_next(
     demo_shop_copy: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import assistant.draft
 
     shop = demo_shop_copy
     real = assistant.draft.render_markdown

@@ -14,8 +14,19 @@ import pytest
 from sqlalchemy import Engine, func, select, text
 from typer.testing import CliRunner
 
+from cli import app
+from db.engine import make_engine
 from db.errors import CsvImportError
-from db.importers import KINDS, ImportOptions, ImportSummary, fields_of, import_csv
+from db.importers import (
+    KINDS,
+    ImportOptions,
+    ImportSummary,
+    fields_of,
+    import_csv,
+    load_mapping_file,
+    parse_map_options,
+)
+from db.migrate import upgrade
 from db.models import Base, ImportBatch, MarketNews, Order, OrderLine, Product
 
 CATALOG = """sku,title,category,brand,cost,list_price
@@ -205,7 +216,6 @@ def test_columns_are_mapped_by_option_and_by_mapping_file(sqlite_engine: Engine,
     path = write(tmp_path, "products.csv", catalog)
     mapping = tmp_path / "mapping.toml"
     mapping.write_text('[catalog]\nsku = "Code"\ntitle = "Name"\ncategory = "Dept"\nbrand = "Maker"\n')
-    from db.importers import load_mapping_file, parse_map_options
 
     columns = load_mapping_file(mapping, "catalog") | parse_map_options(["cost=Buy", "list_price=Sell"])
     import_csv(sqlite_engine, "catalog", path, ImportOptions(delimiter=";", mapping=columns))
@@ -498,9 +508,6 @@ def test_skip_bad_rows_keeps_no_rejects_file_when_the_import_fails(
 
 
 def test_cli_imports_and_reports_errors_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cli import app
-    from db.engine import make_engine
-    from db.migrate import upgrade
 
     db_path = tmp_path / "cli.db"
     monkeypatch.setenv("FLASHSALE_DB_PATH", str(db_path))
@@ -526,7 +533,6 @@ def test_cli_imports_and_reports_errors_in_one_line(tmp_path: Path, monkeypatch:
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_cli_help_names_every_field(kind: Any) -> None:
-    from cli import app
 
     result = CliRunner().invoke(app, ["import", kind, "--help"], terminal_width=400)
     assert result.exit_code == 0
@@ -544,7 +550,6 @@ def test_mapping_mistakes_are_reported(sqlite_engine: Engine, tmp_path: Path) ->
         import_csv(sqlite_engine, "catalog", path, ImportOptions(mapping={"sku": "Code"}))
     bad_toml = tmp_path / "mapping.toml"
     bad_toml.write_text("[catalog]\nsku = 3\n")
-    from db.importers import load_mapping_file
 
     with pytest.raises(CsvImportError, match=r"\[catalog\] must map field names to column names"):
         load_mapping_file(bad_toml, "catalog")

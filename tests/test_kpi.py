@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-import tools.demand
+import tools.kpi
 from db.engine import make_session_factory
 from db.models import Customer, FlashSalePlan, Order, OrderLine, PlanItem, PlanStatus, Product
 from tests.kpi_shop import END, SALE_DATE, START, TODAY, build_kpi_shop
@@ -158,7 +158,7 @@ def test_incremental_units_from_the_demand_model(
 ) -> None:
     factory, _ = shop
     model = StubDemandModel()
-    monkeypatch.setattr(tools.demand, "load_latest_demand_model", lambda session: model)
+    monkeypatch.setattr(tools.kpi, "load_latest_demand_model", lambda session: model)
     with factory() as session:
         report = kpi_report(session, START, END, by="category")
     # counterfactual at the everyday prices (A 1000 from price history, B and C list), not featured

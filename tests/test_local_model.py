@@ -8,13 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.messages import HumanMessage, SystemMessage
 from sqlalchemy import Engine, select
 
 from assistant.agent import Agent
 from assistant.deps import Deps
 from assistant.llm_tools import build_tools
+from assistant.llm_tools.catalog import SkuArgs
 from assistant.local_model import LocalChatModel, parse_tool_calls
-from assistant.tokens import TokenCounter
+from assistant.tokens import TokenCounter, hub_cache_has
 from db.engine import make_session_factory
 from db.models import AuditLog
 from tests.assistant_shop import NOW, build_assistant_shop
@@ -39,10 +41,9 @@ def test_hermes_tool_calls_are_parsed_and_bad_ones_kept_as_invalid() -> None:
 
 @pytest.fixture(scope="module")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("torch", reason="the local backend needs torch (pip install -e '.[local]')")
+    torch = pytest.importorskip("torch", reason="the local backend needs torch (pip install -e '.[local]')")
     transformers = pytest.importorskip("transformers", reason="the local backend needs transformers")
     tokenizers = pytest.importorskip("tokenizers")
-    import torch
 
     corpus = [
         "You are the flash-sale merchandising assistant. Stock of HP-100? 90 units available.",
@@ -67,9 +68,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_prompt_carries_the_tools_and_counts_tokens_with_the_real_tokenizer(tiny_model_dir: Path) -> None:
-    from langchain_core.messages import HumanMessage, SystemMessage
-
-    from assistant.llm_tools.catalog import SkuArgs
 
     model = LocalChatModel.from_pretrained(str(tiny_model_dir), max_new_tokens=4)
     bound = model.bind_tools([SkuArgs])
@@ -113,7 +111,6 @@ def test_smoke_a_real_small_model_calls_a_tool(sqlite_engine: Engine) -> None:
 
 
 def test_hub_cache_lookup_needs_no_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from assistant.tokens import hub_cache_has
 
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
     assert not hub_cache_has("Qwen/Qwen2.5-7B-Instruct")

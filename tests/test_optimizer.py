@@ -14,6 +14,7 @@ from tools.forecast import ForecastGrid, allocation_and_sales
 from tools.optimizer import (
     Candidates,
     InfeasiblePlan,
+    InvalidPlanInput,
     ObjectiveWeights,
     PlanConstraints,
     SolverOptions,
@@ -315,7 +316,6 @@ def test_bad_inputs_are_rejected() -> None:
     cand = tiny(0)
     with pytest.raises(ValueError, match="both pinned and excluded"):
         PlanConstraints(pinned=["A"], excluded=["A"])
-    from tools.optimizer import InvalidPlanInput
 
     with pytest.raises(InvalidPlanInput, match="not candidates"):
         optimize_plan(cand, PlanConstraints(pinned=["nope"]))

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer.main
 from sqlalchemy import select
 from typer.testing import CliRunner
 
 from assistant.agent import Agent
 from assistant.daily import run_daily_draft
 from assistant.deps import make_deps
+from assistant.llm_tools import build_tools
 from assistant.llm_tools.planning import PlanArgs
 from assistant.memory import ConversationStore
 from assistant.settings import Settings
@@ -37,7 +39,7 @@ def _items(plan: StoredPlan) -> list[tuple[str, float, int, int, float]]:
 
 
 def _saved_plan_id(output: str) -> int:
-    return int(output.split("Saved as draft plan")[1].split(";")[0].strip())
+    return int(output.split("Saved as draft plan", 1)[1].split(";", 1)[0].strip())
 
 
 def test_tomorrows_plan_is_the_same_whichever_way_it_is_asked(
@@ -103,7 +105,6 @@ def test_the_plan_date_follows_the_shops_clock(demo_shop_copy: Any, monkeypatch:
 
 def test_every_front_end_uses_the_plan_services_defaults() -> None:
     """The CLI's options and the assistant's arguments default to the plan service's own defaults."""
-    import typer.main
 
     defaults = PlanRequest()
     params = {p.name: p.default for p in typer.main.get_command(app).commands["plan"].params}  # type: ignore[attr-defined]
@@ -117,7 +118,10 @@ def test_every_front_end_uses_the_plan_services_defaults() -> None:
 
 def test_the_service_refuses_dates_out_of_range(demo_shop: Any) -> None:
     with demo_shop.session_factory() as s:
-        for day, needle in ((dt.date(1999, 1, 1), "in the past"), (dt.date(9999, 12, 31), "more than 90 days")):
+        for day, needle in (
+            (dt.date(1999, 1, 1), "in the past"),
+            (dt.date(9999, 12, 31), "more than 90 days"),
+        ):
             with pytest.raises(PlanRequestError, match=needle):
                 propose_plan(s, PlanRequest(sale_date=day), today=dt.date(2026, 7, 1))
 
@@ -151,13 +155,17 @@ def test_a_plan_shown_in_one_message_is_the_plan_saved_from_the_next(
         lambda msgs: tool_calls(call("save_draft_plan", proposal_id=proposal["proposal_id"])),
         lambda msgs: say(f"Saved plan {last_tool_json(msgs)['plan_id']}."),
     )
-    other_process = Agent(second, deps, memory=ConversationStore(shop.session_factory), session_id="slack:C1:42")
+    other_process = Agent(
+        second, deps, memory=ConversationStore(shop.session_factory), session_id="slack:C1:42"
+    )
     saved = other_process.ask("save it")
     result = json.loads(saved.tool_calls[0].output)
     assert result["proposal_id"] == proposal["proposal_id"]
     with shop.session_factory() as s:
         stored = load_plan(s, result["plan_id"])
-        assert s.scalar(select(FlashSalePlan.created_by).where(FlashSalePlan.id == stored.id)) == "assistant:ana"
+        assert (
+            s.scalar(select(FlashSalePlan.created_by).where(FlashSalePlan.id == stored.id)) == "assistant:ana"
+        )
     shown_items = {i["sku"]: (cents(i["sale_price"]), i["allocated_units"]) for i in proposal["items"]}
     assert {i.sku: (i.sale_price_cents, i.allocated_units) for i in stored.items} == shown_items
     # an id never shown in this conversation is refused with the way out
@@ -165,3 +173,41 @@ def test_a_plan_shown_in_one_message_is_the_plan_saved_from_the_next(
     third.enqueue(tool_calls(call("save_draft_plan", proposal_id="P0123456789")), say("It failed."))
     refused = Agent(third, deps, session_id="slack:C1:43").ask("save P0123456789")
     assert refused.tool_calls[0].error and "call optimize_plan again" in refused.tool_calls[0].output
+
+
+def test_the_model_reads_money_and_what_each_binding_constraint_is_worth(
+    demo_shop_copy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", demo_shop_copy.url)
+    assert CliRunner().invoke(app, ["fit"]).exit_code == 0
+    deps = make_deps(Settings(), demo_shop_copy.session_factory, actor="ana", channel="cli")
+    (tool,) = [t for t in build_tools(deps) if t.name == "optimize_plan"]
+    out = json.loads(tool.invoke({"slots": 3}))
+    assert not any(key.endswith("_cents") for key in out) and out["expected_profit"].endswith(" EUR")
+    assert all(item["sale_price"].endswith(" EUR") for item in out["items"])
+    slots = next(b for b in out["binding_constraints"] if b["constraint"] == "3 sale slots")
+    assert slots["per"] == "one more sale slot" and slots["marginal_value"].endswith(" EUR")
+    assert float(slots["marginal_value"].split()[0]) > 0  # with 3 slots, a fourth one pays
+    # the CLI says the same in money, not as a raw dual in cents
+    cli = CliRunner().invoke(app, ["plan", "--slots", "3"])
+    assert cli.exit_code == 0, cli.output
+    line = next(ln for ln in cli.output.splitlines() if "binding: 3 sale slots" in ln)
+    assert f"one more sale slot: +{float(slots['marginal_value'].split()[0]):,.2f}" in line
+    assert "dual" not in cli.output
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_the_plan_table_fits_the_terminal_and_cuts_no_figure(
+    demo_shop_copy: Any, monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", demo_shop_copy.url)
+    monkeypatch.setenv("COLUMNS", str(columns))
+    out = CliRunner().invoke(app, ["plan", "--slots", "12"], terminal_width=columns)
+    assert out.exit_code == 0, out.output
+    table = out.output.split("Saved as draft plan")[0]
+    assert max(len(line) for line in table.splitlines()) <= columns
+    with demo_shop_copy.session_factory() as s:
+        plan = load_plan(s, _saved_plan_id(out.output))
+    for item in plan.items:  # every SKU and its whole category name on one line
+        row = next(line for line in table.splitlines() if line.lstrip().startswith(item.sku))
+        assert f" {item.category} " in f" {row} " and "…" not in row

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from cli import app
 from db.models import AuditLog, FlashSalePlan
 from tools.demand import DemandModel, fit_demand_model, save_demand_model
 from tools.optimizer import PlanConstraints, SolverOptions, ladder_prices, optimize_plan
@@ -96,7 +98,6 @@ def test_only_a_person_approves_a_draft_once(demo_shop_copy: Any, model: DemandM
 
 
 def test_cli_plan_prints_and_saves_a_draft(demo_shop_copy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from cli import app
 
     monkeypatch.delenv("DATABASE_URL", raising=False)
     monkeypatch.setenv("FLASHSALE_DB_PATH", str(demo_shop_copy.path))
@@ -120,7 +121,6 @@ def test_cli_plan_prints_and_saves_a_draft(demo_shop_copy: Any, monkeypatch: pyt
 def test_two_approvals_at_once_make_one_approval(demo_shop_copy: Any, model: DemandModel) -> None:
     """Two approvers pressing Approve at once (or a replayed button): exactly one wins and is audited; the
     other is told who approved the plan and when."""
-    import threading
 
     with demo_shop_copy.session_factory.begin() as session:
         save_demand_model(session, model)

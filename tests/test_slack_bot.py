@@ -30,16 +30,24 @@ from tests.scripted_model import ScriptedChatModel, call, last_tool_json, say, t
 
 pytest.importorskip("slack_bolt", reason="slack-bolt is not installed (pip install -e '.[slack]')")
 
+from typer.testing import CliRunner
+
+from assistant.agent import AgentAnswer, ToolCallRecord
+from assistant.draft import DraftResult
 from assistant.slack import (
     APPROVE_ACTION,
     FlashSaleBot,
     SlackConfigError,
     SlackCredentials,
+    approval_blocks,
     build_app,
     make_http_server,
+    post_draft,
+    saved_plan_id,
     strip_mentions,
     to_mrkdwn,
 )
+from cli import app
 from evals.slack_stub import BOT_USER, FakeSlack
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -509,8 +517,6 @@ def test_mentions_and_markdown_for_slack() -> None:
 
 
 def test_an_answer_that_saved_a_draft_plan_carries_the_approve_button() -> None:
-    from assistant.agent import AgentAnswer, ToolCallRecord
-    from assistant.slack import approval_blocks, saved_plan_id
 
     answer = AgentAnswer(text="Saved plan 7.", session_id="s")
     assert saved_plan_id(answer) is None
@@ -526,8 +532,6 @@ def test_an_answer_that_saved_a_draft_plan_carries_the_approve_button() -> None:
 
 
 def test_post_draft_sends_the_summary_and_the_approve_button(fake_slack: FakeSlack, tmp_path: Any) -> None:
-    from assistant.draft import DraftResult
-    from assistant.slack import post_draft
 
     item = {
         "sku": "PET-1",
@@ -560,9 +564,6 @@ def test_post_draft_sends_the_summary_and_the_approve_button(fake_slack: FakeSla
 
 
 def test_cli_slack_needs_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
-
-    from cli import app
 
     for name in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"):
         monkeypatch.delenv(name, raising=False)

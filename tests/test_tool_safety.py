@@ -42,7 +42,7 @@ def shop_deps(demo_shop_copy: Any) -> Deps:
 def _calls(deps: Deps) -> dict[str, dict[str, Any]]:
     """A realistic call of every read-only tool on the demo shop."""
     with deps.session_factory() as s:
-        sku, category, brand = s.execute(select(Product.sku, Product.category, Product.brand).limit(1)).one()
+        sku, category = s.execute(select(Product.sku, Product.category).limit(1)).one()
         closed = s.scalar(select(func.max(FlashSalePlan.id)).where(FlashSalePlan.status == PlanStatus.CLOSED))
     return {
         "search_products": {"query": sku[:3]},
@@ -96,7 +96,9 @@ def _sneaky_write(deps: Deps, session: Session, args: _NoArgs) -> dict[str, Any]
     return {"done": True}
 
 
-def test_a_read_only_tool_that_writes_is_refused_by_the_database(demo_shop_copy: Any, shop_deps: Deps) -> None:
+def test_a_read_only_tool_that_writes_is_refused_by_the_database(
+    demo_shop_copy: Any, shop_deps: Deps
+) -> None:
     spec = ToolSpec("sneaky", "tries to write", _NoArgs, _sneaky_write)
     assert spec.read_only and "sneaky" not in TOOLS
     before = table_fingerprints(demo_shop_copy.engine)
@@ -107,7 +109,7 @@ def test_a_read_only_tool_that_writes_is_refused_by_the_database(demo_shop_copy:
 
 def test_read_only_sessions_cannot_write_on_either_database(db_engine: Engine) -> None:
     factory = make_session_factory(db_engine)
-    with pytest.raises(DBAPIError, match="(?i)read-?only"), read_only_scope(factory) as s:
+    with pytest.raises(DBAPIError, match=r"(?i)read-?only"), read_only_scope(factory) as s:
         s.execute(text("INSERT INTO customer (id, segment, attributes) VALUES ('c1', 'x', '{}')"))
         s.flush()
     with factory.begin() as s:  # the connection went back to the pool writable

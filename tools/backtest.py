@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.figure import Figure
 from numpy.typing import NDArray
+from scipy.stats import spearmanr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -43,6 +45,7 @@ from tools.demand import (
 )
 from tools.forecast import ForecastGrid
 from tools.signals import active_signals
+from tools.simulator import load_world
 
 FloatArray = NDArray[np.float64]
 MIN_SELLING_DAYS = 30
@@ -127,7 +130,6 @@ def _truth(
     not simulated (or the simulator no longer reproduces the stored truth)."""
     if session.scalar(select(SimRun.id).limit(1)) is None:
         return None
-    from tools.simulator import load_world
 
     world = load_world(session)
     skus = [holdout.skus[i] for i in rows]
@@ -160,7 +162,6 @@ def _truth(
 def _elasticity_scores(
     session: Session, model: DemandModel
 ) -> tuple[list[ElasticityScore], float | None, tuple[list[float], list[float]]]:
-    from scipy.stats import spearmanr
 
     truth = {
         row.sku: (row.elasticity, row.flash_lift)
@@ -266,12 +267,8 @@ def run_backtest(
 
 def save_chart(result: BacktestResult, path: Path) -> Path:
     """Daily totals (actual vs forecasts) and estimated vs true elasticities, as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.8))
+    fig = Figure(figsize=(13, 4.8))
+    axes = fig.subplots(1, 2)
     ax = axes[0]
     styles: dict[str, dict[str, Any]] = {
         "actual": {"color": "black", "lw": 2},
@@ -302,5 +299,4 @@ def save_chart(result: BacktestResult, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path

@@ -36,11 +36,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, Field
 from scipy import sparse, stats
+from sklearn.linear_model import PoissonRegressor
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
+from statsmodels.stats.meta_analysis import combine_effects
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from db.errors import FlashSaleError
 from db.models import (
@@ -643,7 +647,6 @@ def _fit_category_pooled(
 
     An ``offset`` (n, T) in log units enters as the equivalent rate regression: target ``y / e^offset`` with
     sample weights ``e^offset`` has the same Poisson likelihood (scikit-learn has no offset argument)."""
-    from sklearn.linear_model import PoissonRegressor
 
     sub_active = panel.active[rows]
     r_idx, t_idx = np.nonzero(sub_active)
@@ -694,7 +697,6 @@ def _sku_regression(
     y: FloatArray, years: FloatArray, logrel: FloatArray, offset: FloatArray
 ) -> tuple[FloatArray, FloatArray] | None:
     """Per-SKU quasi-Poisson GLM y ~ 1 + years + log(p/ref) with an offset; (params, se) or None."""
-    import statsmodels.api as sm
 
     x = np.column_stack([np.ones_like(years), years, logrel])
     try:
@@ -722,7 +724,6 @@ def _pool(estimates: FloatArray, se: FloatArray, prior_mean: float) -> tuple[flo
 
 def _dispersion_size(y: FloatArray, mu: FloatArray) -> float:
     """NB size r from the Cameron-Trivedi auxiliary regression ((y-mu)^2 - y)/mu = alpha * mu (OLS)."""
-    import statsmodels.api as sm
 
     ok = mu > 1e-6
     if ok.sum() < 10:
@@ -778,7 +779,6 @@ def _flash_lifts(
 
 def _pool_with_se(estimates: FloatArray, se: FloatArray) -> tuple[float, float, float]:
     """(random-effects mean, tau², se of the mean) by DerSimonian-Laird (statsmodels combine_effects)."""
-    from statsmodels.stats.meta_analysis import combine_effects
 
     ok = np.isfinite(estimates) & np.isfinite(se) & (se > 0)
     if ok.sum() == 0:
@@ -825,7 +825,6 @@ def fit_demand_model(
 
 def _single_threaded() -> Any:
     # Many small regressions: OpenMP/BLAS thread pools only add contention (10x slower on a busy machine).
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
     return threadpool_limits(limits=1)
 

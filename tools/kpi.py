@@ -75,6 +75,8 @@ from db.models import (
     Product,
 )
 from db.sqlvalues import as_date, as_datetime
+from tools.demand import load_latest_demand_model
+from tools.signals import active_signals
 
 GroupBy = Literal["sku", "category", "brand"]
 GROUP_BY_VALUES: tuple[str, ...] = ("sku", "category", "brand")
@@ -637,8 +639,6 @@ def _counterfactuals(session: Session, items: list[PlanItemOutcome], notes: list
     """Fill counterfactual and incremental units of plan items from the stored demand model."""
     if not items:
         return None
-    from tools.demand import load_latest_demand_model
-    from tools.signals import active_signals
 
     model = load_latest_demand_model(session)
     if model is None:

@@ -10,15 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from tools.formatting import format_cents
 from tools.optimizer import BindingConstraint
 from tools.planning import PlanProposal
 from tools.plans import StoredPlan, StoredPlanItem
-
-#: Space rich puts between two columns of the plan table.
-COLUMN_GAP = 2
 
 
 @dataclass(frozen=True)
@@ -47,32 +45,7 @@ def _cell(column: _Column, item: StoredPlanItem, pinned: set[str]) -> str:
     return f"{text} *" if column.header == "SKU" and item.sku in pinned else text
 
 
-def _fitting_columns(
-    plan: StoredPlan, width: int | None, pinned: set[str]
-) -> tuple[list[_Column], list[str]]:
-    widths = {
-        c.header: max([len(c.header)] + [len(_cell(c, i, pinned)) for i in plan.items]) for c in _COLUMNS
-    }
-    shown = list(_COLUMNS)
-    dropped: list[str] = []
-    droppable = sorted((c for c in _COLUMNS if c.drop_order is not None), key=lambda c: c.drop_order or 0)
-    while width is not None and droppable:
-        needed = sum(widths[c.header] for c in shown) + COLUMN_GAP * (len(shown) - 1)
-        if needed <= width:
-            break
-        column = droppable.pop(0)
-        shown.remove(column)
-        dropped.append(column.header)
-    return shown, dropped
-
-
-def plan_table(plan: StoredPlan, *, width: int | None = None) -> Table:
-    """The plan's items as a table no wider than ``width`` (None: every column)."""
-    pinned = {str(s) for s in plan.constraints.get("pinned") or []}
-    columns, dropped = _fitting_columns(plan, width, pinned)
-    caption = "sold~: expected units sold within the allocation; * pinned"
-    if dropped:
-        caption += f". Left out at this width: {', '.join(dropped)} (--wide shows them)"
+def _table(plan: StoredPlan, columns: list[_Column], pinned: set[str], caption: str) -> Table:
     table = Table(
         title=f"Flash-sale plan {plan.id} for {plan.sale_date} ({plan.status})",
         caption=caption,
@@ -83,6 +56,29 @@ def plan_table(plan: StoredPlan, *, width: int | None = None) -> Table:
         table.add_column(column.header, justify="left" if column.left else "right", no_wrap=True)
     for item in plan.items:
         table.add_row(*(_cell(column, item, pinned) for column in columns))
+    return table
+
+
+def _natural_width(table: Table) -> int:
+    """How wide ``table`` is when nothing is squeezed."""
+    return Console(width=10_000).measure(table).maximum
+
+
+def plan_table(plan: StoredPlan, *, width: int | None = None) -> Table:
+    """The plan's items as a table no wider than ``width`` (None: every column): the least important
+    columns are left out, in order, until the rest fits whole."""
+    pinned = {str(s) for s in plan.constraints.get("pinned") or []}
+    caption = "sold~: expected units sold within the allocation; * pinned"
+    columns = list(_COLUMNS)
+    droppable = sorted((c for c in _COLUMNS if c.drop_order is not None), key=lambda c: c.drop_order or 0)
+    dropped: list[str] = []
+    table = _table(plan, columns, pinned, caption)
+    while width is not None and droppable and _natural_width(table) > width:
+        column = droppable.pop(0)
+        columns.remove(column)
+        dropped.append(column.header)
+        note = f". Left out at this width: {', '.join(dropped)} (--wide shows them)"
+        table = _table(plan, columns, pinned, caption + note)
     return table
 
 

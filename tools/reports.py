@@ -18,7 +18,7 @@ from rich.table import Table
 from db.sqlvalues import utc_now
 from tools.campaigns import Comparison, PlanVsActual
 from tools.formatting import format_cents, html_escape, html_head, html_table, md_escape, md_table, num, pct
-from tools.kpi import KpiFigures, KpiReport
+from tools.kpi import KpiFigures, KpiInputError, KpiReport
 
 REPORT_FORMATS = ("md", "html")
 CHART_FILES = {
@@ -443,8 +443,6 @@ def write_report(
     """Write report.md / report.html and the PNG charts into ``out_dir``; returns every file written."""
     unknown = sorted(set(formats) - set(REPORT_FORMATS))
     if unknown:
-        from tools.kpi import KpiInputError
-
         raise KpiInputError(f"Unknown report format(s) {', '.join(unknown)}: use md and/or html.")
     charts = make_charts(report, out_dir, plan_vs_actual)
     written = list(charts.values())

@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import openai
 from langchain_core.language_models import BaseChatModel
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -88,7 +89,7 @@ class SlackUnavailable(FlashSaleError):
 def require_slack_bolt() -> None:
     """Raise :class:`SlackUnavailable` with the install command when slack-bolt is missing."""
     try:
-        import slack_bolt  # noqa: F401
+        import slack_bolt  # noqa: F401, PLC0415  (optional extra: slack)
     except ImportError as exc:
         raise SlackUnavailable(
             "the Slack bot needs slack-bolt: pip install -e '.[slack]' (or pip install slack-bolt)"
@@ -389,10 +390,6 @@ def _log_failure(future: Future[Any]) -> None:
 
 
 def _is_connection_error(exc: Exception) -> bool:
-    try:
-        import openai
-    except ImportError:  # pragma: no cover - openai is a dependency
-        return False
     return isinstance(exc, openai.APIConnectionError)
 
 
@@ -419,7 +416,7 @@ def post_ephemeral(
 def slack_client_from_env() -> WebClient:
     """A Slack Web API client with ``SLACK_BOT_TOKEN`` from the environment."""
     require_slack_bolt()
-    from slack_sdk import WebClient
+    from slack_sdk import WebClient  # noqa: PLC0415  (optional extra: slack)
 
     token = os.environ.get("SLACK_BOT_TOKEN", "").strip()
     if not token:

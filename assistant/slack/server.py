@@ -29,7 +29,7 @@ def build_app(
     """A bolt ``App`` with the bot's listeners. ``client`` replaces the Slack Web API client (tests);
     ``token_verification`` calls ``auth.test`` at start to fail fast on a bad token."""
     require_slack_bolt()
-    from slack_bolt import App
+    from slack_bolt import App  # noqa: PLC0415  (optional extra: slack)
 
     app = App(
         name="flashsale",
@@ -61,7 +61,7 @@ def make_http_server(
     """A threaded WSGI server with Slack's endpoint at ``path`` (and ``GET /healthz``); port 0 picks a free
     port (``server.server_port``). Call ``serve_forever()`` and, from another thread, ``shutdown()``."""
     require_slack_bolt()
-    from slack_bolt.adapter.wsgi import SlackRequestHandler
+    from slack_bolt.adapter.wsgi import SlackRequestHandler  # noqa: PLC0415  (optional extra: slack)
 
     slack = SlackRequestHandler(app, path=path)
 
@@ -76,6 +76,6 @@ def make_http_server(
 
 def run_socket_mode(app: App, app_token: str) -> None:
     """Connect to Slack over Socket Mode (no public URL needed) and serve until interrupted."""
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from slack_bolt.adapter.socket_mode import SocketModeHandler  # noqa: PLC0415  (optional extra: slack)
 
     SocketModeHandler(app, app_token).start()

@@ -214,5 +214,3 @@ def inventory_snapshot(world: World) -> InventorySnapshot:
 def generate_history(world: World, chunk_days: int = 30) -> History:
     """All generated rows of ``world``'s shop (deterministic; fits in memory for the default sizes)."""
     return History(world, list(iter_sales(world, chunk_days)), inventory_snapshot(world))
-
-

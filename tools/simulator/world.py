@@ -997,5 +997,3 @@ def _make_competitor_prices(
         np.concatenate(days).astype(np.int64),
         np.concatenate(prices).astype(np.int64),
     )
-
-

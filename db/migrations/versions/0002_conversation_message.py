@@ -29,7 +29,9 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("conversation_message", schema=None) as batch_op:
         batch_op.create_index("ix_conversation_message_session_id", ["session_id", "id"], unique=False)
-        batch_op.create_index("ix_conversation_message_artifact", ["session_id", "artifact_key"], unique=False)
+        batch_op.create_index(
+            "ix_conversation_message_artifact", ["session_id", "artifact_key"], unique=False
+        )
 
 
 def downgrade() -> None:
