@@ -191,7 +191,7 @@ def kpi(
     """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover.
     Without dates or a plan: the last closed sale, else the last 30 days (the report says which)."""
     from db.engine import read_only_scope
-    from tools.campaigns import PlanNotClosed, plan_vs_actual
+    from tools.campaigns import sale_review
     from tools.kpi import default_period, kpi_report, parse_group_by
     from tools.reports import kpi_table, plan_vs_actual_table, stock_out_table
 
@@ -205,12 +205,9 @@ def kpi(
         result = kpi_report(
             session, start_day, end_day or start_day, by=grouping, plan_id=plan, counterfactual=counterfactual
         )
-        pva = None
-        if plan is not None:
-            try:
-                pva = plan_vs_actual(session, plan, today=deps.today())
-            except PlanNotClosed as exc:
-                result.notes.append(f"No plan against actual: {exc}")
+        pva, why_not = sale_review(session, plan, today=deps.today()) if plan is not None else (None, None)
+    if why_not:
+        result.notes.append(why_not)
     if note:
         result.notes.insert(0, note)
     if as_json:
@@ -239,7 +236,7 @@ def report(
     from pathlib import Path
 
     from db.engine import read_only_scope
-    from tools.campaigns import PlanNotClosed, plan_vs_actual
+    from tools.campaigns import sale_review
     from tools.kpi import kpi_report, parse_group_by
     from tools.reports import write_report
 
@@ -249,12 +246,9 @@ def report(
     deps = cli_deps()
     with read_only_scope(deps.session_factory) as session:
         result = kpi_report(session, start_day, end_day or start_day, by=grouping, plan_id=plan)
-        pva = None
-        if plan is not None:
-            try:
-                pva = plan_vs_actual(session, plan, today=deps.today())
-            except PlanNotClosed as exc:
-                result.notes.append(f"No plan against actual: {exc}")
+        pva, why_not = sale_review(session, plan, today=deps.today()) if plan is not None else (None, None)
+    if why_not:
+        result.notes.append(why_not)
     for path in write_report(result, Path(out), formats=wanted, plan_vs_actual=pva):
         console.print(f"wrote {path}")
 

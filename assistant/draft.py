@@ -43,7 +43,7 @@ from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
 from db.models import FlashSalePlan, MarketNews, MarketSignal, PlanStatus
 from db.sqlvalues import utc_now
-from tools.campaigns import plan_vs_actual
+from tools.campaigns import sale_review
 from tools.demand import refresh_demand_model
 from tools.kpi import kpi_report, last_closed_plan
 from tools.planning import PlanRequest, propose_plan, save_proposal
@@ -216,10 +216,7 @@ def _last_sale(
     if plan is None:
         return None, []
     report = kpi_report(session, None, None, plan_id=plan.id)
-    try:
-        pva = plan_vs_actual(session, plan.id, today=sale_date)
-    except FlashSaleError:
-        pva = None
+    pva, _ = sale_review(session, plan.id, today=sale_date)
     charts = make_charts(report, folder, pva)
     t = report.total
     data = {

@@ -260,6 +260,14 @@ def plan_vs_actual(session: Session, plan_id: int, *, today: dt.date) -> PlanVsA
     )
 
 
+def sale_review(session: Session, plan_id: int, *, today: dt.date) -> tuple[PlanVsActual | None, str | None]:
+    """Plan against actual of ``plan_id``, or None with the reason it cannot be computed yet."""
+    try:
+        return plan_vs_actual(session, plan_id, today=today), None
+    except PlanNotClosed as exc:
+        return None, f"No plan against actual: {exc}"
+
+
 def _driver(
     forecast: float,
     *,
