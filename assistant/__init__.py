@@ -1,1 +1,2 @@
-"""The assistant: settings, LLM client, agent loop and conversation."""
+"""The assistant and the front ends: settings, LLM client, the LLM tools, agent, conversations, narrative,
+signal extraction, daily draft, scheduler, terminal chat and the Slack bot. Imports ``tools`` and ``db``."""

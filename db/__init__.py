@@ -1,1 +1,1 @@
-"""Database layer: SQLAlchemy models, engine/session helper, migrations, CSV import and demo data."""
+"""Persistence: SQLAlchemy models, engine and sessions, migrations, CSV import, bulk writes, the audit log."""

@@ -128,6 +128,13 @@ def test_grounding_accepts_rounding_and_unit_conversions() -> None:
     assert ok.ok, ok.ungrounded
     bad = check_grounding("GMV $13,000 and 1,400 units on 2026-11-22; SKU HP-100.", source)
     assert bad.ungrounded == ["$13,000", "1,400", "2026-11-22"]
+    # amounts as tool results write them (major units with the currency), and as the model says them
+    money = [
+        '{"expected_profit": "1234.56 EUR", "marginal_value": "137.14 EUR", "per": "one more sale slot"}'
+    ]
+    said = check_grounding("Profit 1,234.56 EUR (€1,234.56); one more slot is worth 137.14 EUR.", money)
+    assert said.ok, said.ungrounded
+    assert check_grounding("Profit 1,300.00 EUR.", money).ungrounded == ["1,300.00"]
 
 
 def test_tool_calls_with_broken_json_are_answered_with_an_error(deps: Deps) -> None:

@@ -3,20 +3,22 @@ kpi / report / compare commands on the fixture shop of tests/kpi_shop.py."""
 
 from __future__ import annotations
 
+import json
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import matplotlib.image
 import pytest
 from rich.console import Console
-from sqlalchemy import Engine, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from typer.testing import CliRunner
 
 import cli
 from cli import app
 from db.engine import make_session_factory
-from db.models import Product
+from db.models import FlashSalePlan, PlanStatus, Product
 from tests.kpi_shop import END, START, TODAY, build_kpi_shop
 from tools.campaigns import compare_samples, plan_vs_actual
 from tools.kpi import kpi_report
@@ -170,3 +172,19 @@ def test_cli_kpi_report_compare(
     assert result.exit_code == 2 and "'2026-03-40' is not a date (YYYY-MM-DD)" in result.output
     result = runner.invoke(app, ["kpi", "--start", str(START), "--end", str(END), "--by", "colour"])
     assert result.exit_code == 1 and "Unknown grouping" in result.output
+
+
+def test_kpi_without_dates_reports_the_last_closed_sale(demo_shop: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", demo_shop.url)
+    with demo_shop.session_factory() as s:
+        last = s.scalars(
+            select(FlashSalePlan)
+            .where(FlashSalePlan.status == PlanStatus.CLOSED)
+            .order_by(FlashSalePlan.sale_date.desc())
+        ).first()
+    assert last is not None
+    out = CliRunner().invoke(cli.app, ["kpi", "--json"])
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.output)
+    assert data["start"] == data["end"] == str(last.sale_date)
+    assert data["notes"][0] == f"No period given: the last closed sale, plan {last.id} on {last.sale_date}."

@@ -1,5 +1,5 @@
-"""The Slack front end: app mentions, direct messages and ``/flashsale`` answered by the same assistant as the
-terminal chat, and plan approval through a button limited to the configured approvers.
+"""The Slack bot's core, independent of Slack's SDK: questions answered by the same assistant as the terminal
+chat, rate limits, plan approval limited to the configured approvers, the audit, and the credentials.
 
 How a question flows: Slack's request is verified (HTTP mode: bolt's ``RequestVerification`` checks the
 ``X-Slack-Signature`` HMAC and a timestamp younger than five minutes; a forged, unsigned or stale request gets

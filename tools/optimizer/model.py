@@ -1,4 +1,4 @@
-"""The flash-sale optimiser: which SKUs go on sale, at which discount, with how much stock.
+"""The optimiser's model: typed inputs and outputs, per-cell coefficients and the flat problem.
 
 Model (a multiple-choice knapsack with a few coupling constraints):
 
