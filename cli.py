@@ -479,7 +479,11 @@ ImportPolicy = Literal["keep", "skip", "error"]
 
 
 def _file_argument() -> Any:
-    return typer.Argument(..., help="The CSV file to import (first line: the column names).")
+    return typer.Argument(
+        ...,
+        help="The file to import: .csv, .csv.gz, .tsv, .xlsx (first sheet, or --sheet) or .parquet "
+        "(first row or the schema: the column names).",
+    )
 
 
 @dataclass(frozen=True)
@@ -488,6 +492,7 @@ class _CsvArgs:
 
     encoding: str
     delimiter: str
+    sheet: str | None
     map_items: list[str] | None
     mapping_file: Path | None
     date_formats: list[str] | None
@@ -510,6 +515,11 @@ _CSV_OPTIONS: tuple[tuple[str, Any, Callable[[], Any]], ...] = (
         "delimiter",
         str,
         lambda: typer.Option(",", help="Field delimiter, e.g. ';' for files saved with a European locale."),
+    ),
+    (
+        "sheet",
+        str | None,
+        lambda: typer.Option(None, help="Worksheet of an .xlsx file; default: the first."),
     ),
     (
         "map_items",
@@ -578,6 +588,7 @@ def _with_csv_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> None:
+    from rich.markup import escape
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -587,7 +598,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
         TransferSpeedColumn,
     )
 
-    from db.importers import ImportOptions, import_csv, load_mapping_file, parse_map_options
+    from db.importers import ImportOptions, import_file, load_mapping_file, parse_map_options
 
     mapping: dict[str, str] = {}
     if csv.mapping_file is not None:
@@ -596,6 +607,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
     options = ImportOptions(
         encoding=csv.encoding,
         delimiter=csv.delimiter,
+        sheet=csv.sheet,
         mapping=mapping,
         date_formats=tuple(csv.date_formats or ()),
         skip_bad_rows=csv.skip_bad_rows,
@@ -616,7 +628,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
         transient=True,
     ) as bar:
         task = bar.add_task(f"{kind} {file.name}", total=total, rows=0)
-        summary = import_csv(
+        summary = import_file(
             engine,
             kind,  # type: ignore[arg-type]
             file,
@@ -638,9 +650,15 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
             f"  [yellow]rejected: {summary.rows_rejected:,} rows[/], written to {summary.rejects_path}",
             highlight=False,
         )
+    for warning in summary.warnings:
+        console.print(f"  [yellow]check:[/] {escape(warning)}", highlight=False)
+    if summary.warning_count > len(summary.warnings):
+        console.print(f"  ... and {summary.warning_count - len(summary.warnings):,} more rows to check")
 
 
 _IMPORT_ROWS = {
+    "sales": "sales periods",
+    "promotions": "promotions",
     "catalog": "products",
     "inventory": "inventory rows",
     "orders": "order lines",
@@ -649,14 +667,62 @@ _IMPORT_ROWS = {
     "competitor-prices": "competitor prices",
 }
 _IMPORT_HELP = {
-    "catalog": "Import products. Columns: sku, title, category, cost, list_price (required); brand, "
-    "is_product, attributes (a JSON object). Money in major units (12.50). A SKU may appear once.",
+    "catalog": "Import products. Columns: sku (required); title (default: the SKU), category, brand, cost, list_price, "
+    "department, sub_category, is_product, attributes (a JSON object). Money in major units (12.50). A SKU "
+    "may appear once. Without list_price the sales import sets it from the base price; without cost it is "
+    "estimated from --default-margin. Both are marked as estimated.",
     "reviews": "Import product reviews. Columns: sku, rating (1-5), ts (required); text, customer_id.",
     "news": "Import market news. Columns: title, published_at (required); body, source (default: the file "
     "name), url.",
     "competitor-prices": "Import competitors' prices. Columns: sku, competitor, price, seen_at (required); "
     "(sku, competitor, seen_at) may appear once.",
 }
+
+
+@import_app.command("sales")
+@user_errors
+@_with_csv_options
+def import_sales(
+    file: Path = _file_argument(),
+    *,
+    period: Literal["week", "day"] = typer.Option("week", help="Length of each row's period."),
+    create_products: bool = typer.Option(
+        False, help="Create products missing from the catalog (title = SKU, category 'uncategorised')."
+    ),
+    default_margin: float = typer.Option(
+        0.4, min=0.0, max=0.99, help="Gross margin used to estimate the cost of products without one."
+    ),
+    csv: _CsvArgs,
+) -> None:
+    """Import aggregated sales, one row per product and period (BI exports, scanner panels). Columns: sku,
+    units, period_start or period_end, revenue or unit_price (required); base_price (the regular price),
+    discounted, featured, display (promotion markers: true/false, 1/0 or codes), promotion (free text),
+    location (store or channel). A (sku, location, period) may appear once."""
+    _run_import(
+        "sales",
+        file,
+        csv,
+        period_days=7 if period == "week" else 1,
+        create_products=create_products,
+        default_margin=default_margin,
+    )
+
+
+@import_app.command("promotions")
+@user_errors
+@_with_csv_options
+def import_promotions(
+    file: Path = _file_argument(),
+    *,
+    week_origin: str | None = typer.Option(
+        None, help="First day of week 1 (YYYY-MM-DD) when the file gives week numbers instead of dates."
+    ),
+    csv: _CsvArgs,
+) -> None:
+    """Import the promotion calendar: the first source of sale lift. Columns: sku or category, and start (end)
+    or week (required); location, sale_price, discount (0.25 or 25 %), kind, or display and mailer markers
+    (rows with both off are skipped)."""
+    _run_import("promotions", file, csv, week_origin=parse_date_option(week_origin, "--week-origin"))
 
 
 def _register_simple_import(kind: str) -> None:
@@ -743,8 +809,9 @@ def import_orders(
     ),
     csv: _CsvArgs,
 ) -> None:
-    """Import order lines (one row per line: order_id, sku, qty, unit_price, ts; customer_id, description,
-    country optional) into orders, order lines and customers. An order id already imported is an error."""
+    """Import order lines (one row per line: order_id, sku, qty, ts, and unit_price or line_total (the line's
+    amount); customer_id, description, country optional) into orders, order lines and customers. An order id
+    already imported is an error."""
     _run_import(
         "orders",
         file,

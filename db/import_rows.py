@@ -16,7 +16,15 @@ import json
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from db.models import SKU_LEN
@@ -128,6 +136,52 @@ def parse_datetime(value: Any, info: ValidationInfo) -> dt.datetime:
     return parsed
 
 
+def parse_quantity(value: Any) -> float:
+    """A quantity that may have decimals (weighed goods in scanner data): ``"3"``, ``"2.5"``."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise PydanticCustomError("quantity", "is not a number") from None
+    if not number.is_finite():
+        raise PydanticCustomError("quantity", "is not a finite number")
+    return float(number)
+
+
+def parse_marker(value: Any) -> bool:
+    """A promotion marker: true/false words, 1/0, or a code where empty, "0" and "none" mean no promotion
+    (the display and mailer location codes of grocery panels)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    return text not in _FALSE and text not in {"", "none", "no promotion", "nan"}
+
+
+def parse_fraction(value: Any) -> float:
+    """A discount as a fraction of the regular price: ``"0.25"``, or a percentage ``"25 %"``/``"25"``."""
+    text = str(value).strip()
+    percent = text.endswith("%")
+    try:
+        number = float(Decimal(text.rstrip("%").strip()))
+    except InvalidOperation:
+        raise PydanticCustomError("fraction", "is not a discount (write 0.25 or 25 %)") from None
+    if percent or number > 1:
+        number /= 100
+    if not 0 < number < 1:
+        raise PydanticCustomError("fraction", "is not a discount between 0 and 100 %")
+    return number
+
+
+def parse_date(value: Any, info: ValidationInfo) -> dt.date:
+    """A calendar day in the file's date format (a time of day, if any, is dropped)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return parse_datetime(value, info).date()
+
+
 def normalise_customer_id(value: str | None) -> str | None:
     """Spreadsheet exports write numeric ids as floats (``17850.0``); store them as ``17850``."""
     if value is not None and value.endswith(".0") and value[:-2].isdigit():
@@ -136,6 +190,10 @@ def normalise_customer_id(value: str | None) -> str | None:
 
 
 Int = Annotated[int, BeforeValidator(parse_int)]
+Quantity = Annotated[float, BeforeValidator(parse_quantity)]
+Marker = Annotated[bool, BeforeValidator(parse_marker)]
+Fraction = Annotated[float, BeforeValidator(parse_fraction)]
+Day = Annotated[dt.date, BeforeValidator(parse_date)]
 Cents = Annotated[int, BeforeValidator(parse_cents)]
 Timestamp = Annotated[dt.datetime, BeforeValidator(parse_datetime)]
 Bool = Annotated[bool, BeforeValidator(parse_bool)]
@@ -149,12 +207,17 @@ class _Row(BaseModel):
 
 
 class CatalogRow(_Row):
+    """A product. Cost and list price may be missing in real exports: the importer then estimates them
+    (from the sales it is given later, or ``--default-margin``) and marks them as estimated."""
+
     sku: Sku
-    title: Annotated[str, Field(max_length=300)]
-    category: Annotated[str, Field(max_length=100)]
+    title: Annotated[str | None, Field(max_length=300)] = None
+    category: Annotated[str, Field(max_length=100)] = "uncategorised"
     brand: Annotated[str, Field(max_length=100)] = "unknown"
-    cost: Annotated[Cents, Field(ge=0)]
-    list_price: Annotated[Cents, Field(gt=0)]
+    cost: Annotated[Cents | None, Field(ge=0)] = None
+    list_price: Annotated[Cents | None, Field(gt=0)] = None
+    department: Annotated[str | None, Field(max_length=100)] = None
+    sub_category: Annotated[str | None, Field(max_length=100)] = None
     is_product: Bool = True
     attributes: JsonObject = Field(default_factory=dict)
 
@@ -175,9 +238,26 @@ class OrderLineRow(_Row):
     sku: Sku
     description: str | None = None
     qty: Int
-    unit_price: Cents
+    unit_price: Cents | None = None
+    line_total: Cents | None = None
     ts: Timestamp
     country: Annotated[str | None, Field(max_length=60)] = None
+
+    @model_validator(mode="after")
+    def _a_price(self) -> OrderLineRow:
+        if self.unit_price is None and self.line_total is None:
+            raise PydanticCustomError(
+                "missing", "is empty; give unit_price or line_total (the line's amount)"
+            )
+        return self
+
+    @property
+    def price_cents(self) -> int:
+        """The unit price: as given, else the line's amount over its quantity."""
+        if self.unit_price is not None:
+            return self.unit_price
+        assert self.line_total is not None
+        return round(self.line_total / self.qty) if self.qty else 0
 
 
 class ReviewRow(_Row):
@@ -201,6 +281,63 @@ class CompetitorPriceRow(_Row):
     competitor: Annotated[str, Field(max_length=100)]
     price: Annotated[Cents, Field(gt=0)]
     seen_at: Timestamp
+
+
+class SalesRow(_Row):
+    """Aggregated sales of a product in a period (``period_start`` or ``period_end`` names the period),
+    optionally at a location, with the period's prices and promotion markers."""
+
+    sku: Sku
+    period_start: Day | None = None
+    period_end: Day | None = None
+    units: Annotated[Quantity, Field(ge=0)]
+    revenue: Cents | None = None
+    unit_price: Annotated[Cents | None, Field(gt=0)] = None
+    base_price: Annotated[Cents | None, Field(gt=0)] = None
+    discounted: Marker = False
+    featured: Marker = False
+    display: Marker = False
+    promotion: Annotated[str | None, Field(max_length=200)] = None
+    location: Annotated[str | None, Field(max_length=64)] = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> SalesRow:
+        if self.period_start is None and self.period_end is None:
+            raise PydanticCustomError(
+                "missing", "is empty; give period_start or period_end (the period's date)"
+            )
+        if self.revenue is None and self.unit_price is None:
+            raise PydanticCustomError("incomplete", "needs revenue or unit_price")
+        return self
+
+    @property
+    def revenue_cents(self) -> int:
+        return self.revenue if self.revenue is not None else round((self.unit_price or 0) * self.units)
+
+
+class PromotionRow(_Row):
+    """One promotion of the calendar: a SKU or a category, its dates (or a week number with
+    ``--week-origin``), its price or discount, and its kind (or display/mailer markers)."""
+
+    sku: Annotated[Sku | None, Field()] = None
+    category: Annotated[str | None, Field(max_length=100)] = None
+    location: Annotated[str | None, Field(max_length=64)] = None
+    start: Day | None = None
+    end: Day | None = None
+    week: Annotated[Int | None, Field(ge=0, le=10_000)] = None
+    sale_price: Annotated[Cents | None, Field(gt=0)] = None
+    discount: Fraction | None = None
+    kind: Annotated[str | None, Field(max_length=50)] = None
+    display: Marker | None = None
+    mailer: Marker | None = None
+
+    @model_validator(mode="after")
+    def _complete(self) -> PromotionRow:
+        if self.sku is None and self.category is None:
+            raise PydanticCustomError("incomplete", "needs a sku or a category")
+        if self.start is None and self.week is None:
+            raise PydanticCustomError("incomplete", "needs start (and end) or week (with --week-origin)")
+        return self
 
 
 def error_phrase(error: Any) -> str:

@@ -1,9 +1,11 @@
-"""Load a shop's own data from CSV files: catalog, inventory, orders, reviews, news and competitor prices.
+"""Load a shop's own data from the files it exports: catalog, inventory, orders, reviews, news, competitor
+prices, aggregated sales and the promotion calendar.
 
-One import is one transaction: ``import_csv(engine, kind, path, options)`` opens it, and any error rolls back
-everything, so a failed import leaves the database as it was. Files are read as a stream of physical lines
-(decoded one by one, so a bad byte is reported with its line), parsed with the ``csv`` module, validated row
-by row with the pydantic models of ``db.import_rows`` and written in batches with ``db.bulk.bulk_insert``.
+One import is one transaction: ``import_file(engine, kind, path, options)`` opens it, and any error rolls back
+everything, so a failed import leaves the database as it was. Files are CSV (also ``.csv.gz``), Excel
+(``.xlsx``) or Parquet, chosen by extension and read row by row (:mod:`db.import_sources`: a CSV file as a
+stream of physical lines decoded one by one, so a bad byte is reported with its line), validated row by row
+with the pydantic models of ``db.import_rows`` and written in batches with ``db.bulk.bulk_insert``.
 
 Columns are found by name: each field accepts a few usual spellings (matched ignoring case, spaces and
 underscores), a preset names them for a known file shape (``uci``, ``uci2``: the UCI "Online Retail" and
@@ -17,10 +19,8 @@ rejects file (the original cells plus an ``error`` column) and the rest is loade
 
 from __future__ import annotations
 
-import codecs
 import csv
 import datetime as dt
-import io
 import os
 import time
 import tomllib
@@ -42,9 +42,13 @@ from db.import_rows import (
     InventoryRow,
     NewsRow,
     OrderLineRow,
+    PromotionRow,
     ReviewRow,
+    SalesRow,
     error_phrase,
 )
+from db.import_sources import open_source
+from db.migrate import upgrade
 from db.models import (
     CompetitorPrice,
     Customer,
@@ -54,7 +58,9 @@ from db.models import (
     Order,
     OrderLine,
     Product,
+    Promotion,
     Review,
+    SalesPeriod,
 )
 from db.sqlvalues import utc_now
 
@@ -71,13 +77,16 @@ __all__ = [
     "RejectsFile",
     "default_rejects_path",
     "fields_of",
-    "import_csv",
-    "import_csv_on",
+    "import_file",
+    "import_file_on",
     "load_mapping_file",
     "parse_map_options",
 ]
 
-ImportKind = Literal["catalog", "inventory", "orders", "reviews", "news", "competitor-prices"]
+ImportKind = Literal[
+    "catalog", "inventory", "orders", "reviews", "news", "competitor-prices", "sales", "promotions"
+]
+MAX_WARNINGS = 20
 KINDS: tuple[ImportKind, ...] = get_args(ImportKind)
 Policy = Literal["keep", "skip", "error"]
 ProgressCallback = Callable[[int, int], None]
@@ -159,12 +168,14 @@ PRESETS: dict[str, Preset] = {
 # Accepted header spellings per field, in order of preference; matched after _normalise().
 _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "catalog": {
-        "sku": ("sku", "stock_code", "product_id", "item_id"),
+        "sku": ("sku", "stock_code", "product_id", "item_id", "upc", "upc_id"),
         "title": ("title", "name", "product_name", "description"),
         "category": ("category", "product_category"),
         "brand": ("brand", "manufacturer"),
         "cost": ("cost", "unit_cost", "cost_price"),
         "list_price": ("list_price", "price", "unit_price", "retail_price"),
+        "department": ("department", "dept"),
+        "sub_category": ("sub_category", "subcategory", "product_type"),
         "is_product": ("is_product",),
         "attributes": ("attributes", "attrs"),
     },
@@ -181,8 +192,44 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "description": ("description", "title", "product_name"),
         "qty": ("qty", "quantity", "units"),
         "unit_price": ("unit_price", "price"),
-        "ts": ("ts", "timestamp", "invoice_date", "order_date", "date", "created_at"),
+        "line_total": ("line_total", "sales_value", "amount", "line_amount"),
+        "ts": (
+            "ts",
+            "timestamp",
+            "invoice_date",
+            "order_date",
+            "date",
+            "created_at",
+            "transaction_timestamp",
+        ),
         "country": ("country",),
+    },
+    "sales": {
+        "sku": ("sku", "stock_code", "product_id", "item_id", "upc", "upc_id"),
+        "period_start": ("period_start", "week_start", "week_start_date", "date", "day"),
+        "period_end": ("period_end", "week_end", "week_end_date"),
+        "units": ("units", "qty", "quantity", "units_sold"),
+        "revenue": ("revenue", "sales", "spend", "sales_value", "amount"),
+        "unit_price": ("unit_price", "price", "avg_price"),
+        "base_price": ("base_price", "regular_price", "list_price"),
+        "discounted": ("discounted", "tpr", "tpr_only", "price_reduction"),
+        "featured": ("featured", "feature", "ad", "circular", "mailer"),
+        "display": ("display", "on_display"),
+        "promotion": ("promotion", "promo", "promotion_text"),
+        "location": ("location", "store", "store_id", "channel"),
+    },
+    "promotions": {
+        "sku": ("sku", "stock_code", "product_id", "item_id", "upc", "upc_id"),
+        "category": ("category", "product_category"),
+        "location": ("location", "store", "store_id", "channel"),
+        "start": ("start", "start_date", "from", "valid_from"),
+        "end": ("end", "end_date", "to", "valid_to"),
+        "week": ("week", "week_no", "week_number"),
+        "sale_price": ("sale_price", "promo_price", "price"),
+        "discount": ("discount", "discount_pct", "percent_off"),
+        "kind": ("kind", "type", "promotion_type", "mechanic"),
+        "display": ("display", "display_location"),
+        "mailer": ("mailer", "mailer_location", "feature"),
     },
     "reviews": {
         "sku": ("sku", "stock_code", "product_id", "item_id"),
@@ -207,6 +254,8 @@ _ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 _MODELS: dict[str, type[BaseModel]] = {
+    "sales": SalesRow,
+    "promotions": PromotionRow,
     "catalog": CatalogRow,
     "inventory": InventoryRow,
     "orders": OrderLineRow,
@@ -228,6 +277,8 @@ class ImportOptions:
 
     encoding: str = "utf-8"
     delimiter: str = ","
+    sheet: str | None = None
+    """The worksheet of an Excel file; default: the first."""
     mapping: Mapping[str, str] = field(default_factory=dict)
     """field name -> CSV column name; overrides the preset and the usual spellings."""
     preset: str | None = None
@@ -240,11 +291,18 @@ class ImportOptions:
     # orders only
     create_products: bool = False
     default_margin: float = 0.4
+    """Gross margin of estimated costs (catalog rows without a cost, products created from orders/sales)."""
     cancellation_prefix: str | None = None
     zero_price: Policy | None = None
     negative_qty: Policy | None = None
     non_product_codes: tuple[str, ...] = ()
     skip_non_products: bool = False
+    # sales only
+    period_days: int = 7
+    """Length of each sales period: 7 (weekly exports) or 1 (daily)."""
+    # promotions only
+    week_origin: dt.date | None = None
+    """First day of week 1, for promotion calendars that give week numbers instead of dates."""
     # inventory only
     as_of: dt.datetime | None = None
     """Snapshot time of inventory rows without an as_of cell; default: the time of the import (UTC)."""
@@ -264,6 +322,8 @@ class ImportSummary:
     seconds: float = 0.0
     rejects_path: Path | None = None
     import_batch_id: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    warning_count: int = 0
 
     @property
     def rows_skipped(self) -> int:
@@ -303,7 +363,7 @@ def load_mapping_file(path: Path, kind: ImportKind) -> dict[str, str]:
     return {str(k): v for k, v in section.items()}
 
 
-def import_csv(
+def import_file(
     engine: Engine,
     kind: ImportKind,
     path: Path,
@@ -311,18 +371,23 @@ def import_csv(
     *,
     progress: ProgressCallback | None = None,
 ) -> ImportSummary:
-    """Import one CSV file of ``kind`` in one transaction; any error rolls back everything."""
+    """Import one file of ``kind`` (CSV, gzip-compressed CSV, Excel or Parquet, by its extension) in one
+    transaction; any error rolls back everything. An empty database gets the schema first."""
     options = options or ImportOptions()
-    if not inspect(engine).has_table(ImportBatch.__tablename__):
+    tables = inspect(engine).get_table_names()
+    if not tables:
+        upgrade(engine)
+    elif ImportBatch.__tablename__ not in tables:
         raise DatabaseNotReady(
-            f"the database at {engine.url.render_as_string()} has no schema; run `python cli.py db upgrade`"
+            f"the database at {engine.url.render_as_string()} holds other tables but not this project's "
+            "schema; point DATABASE_URL at the shop's database, or run `python cli.py db upgrade`"
         )
     rejects = None
     if options.skip_bad_rows:
         rejects = RejectsFile(options.rejects_path or default_rejects_path(path), options.delimiter)
     try:
         with engine.begin() as conn:
-            summary = import_csv_on(conn, kind, path, options, progress=progress, rejects=rejects)
+            summary = import_file_on(conn, kind, path, options, progress=progress, rejects=rejects)
     except BaseException:
         if rejects is not None:
             rejects.discard()
@@ -337,7 +402,7 @@ def import_csv(
     return summary
 
 
-def import_csv_on(
+def import_file_on(
     conn: Connection,
     kind: ImportKind,
     path: Path,
@@ -358,16 +423,14 @@ def import_csv_on(
         raise CsvImportError(str(path), f"preset {options.preset!r} describes order files, not {kind}")
     if options.batch_size < 1:
         raise CsvImportError(str(path), "batch size must be at least 1")
-    if not path.is_file():
-        raise CsvImportError(str(path), "file not found")
     if options.skip_bad_rows and rejects is None:
-        raise CsvImportError(str(path), "skip_bad_rows needs a rejects file; call import_csv()")
+        raise CsvImportError(str(path), "skip_bad_rows needs a rejects file; call import_file()")
     started = time.perf_counter()
     started_at = utc_now()
     preset = PRESETS[options.preset] if options.preset else None
     summary = ImportSummary(kind=kind, source=str(path))
-    _raise_csv_field_limit()
-    with _CsvSource(path, options.encoding, options.delimiter) as source:
+    source = open_source(path, encoding=options.encoding, delimiter=options.delimiter, sheet=options.sheet)
+    with source:
         header = source.header()
         columns = _resolve_columns(kind, header, options.mapping, preset, source.label)
         ctx = _Context(conn, kind, source.label, path, options, preset, summary, started_at, columns, header)
@@ -408,151 +471,6 @@ def import_csv_on(
     summary.import_batch_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-# ---- reading ----------------------------------------------------------------------------------------------
-
-
-def _raise_csv_field_limit() -> None:
-    # News bodies and review texts can exceed the csv module's default 128 KiB per field.
-    limit = 50 * 1024 * 1024
-    if csv.field_size_limit() < limit:
-        csv.field_size_limit(limit)
-
-
-class _CsvSource:
-    """Reads a CSV file as decoded physical lines, so that a decoding error names its line."""
-
-    def __init__(self, path: Path, encoding: str, delimiter: str) -> None:
-        self.path = path
-        self.label = path.name
-        try:
-            codec = codecs.lookup(encoding).name
-        except LookupError:
-            raise CsvImportError(
-                self.label, f"unknown encoding {encoding!r} (try utf-8 or latin-1)"
-            ) from None
-        if len(delimiter) != 1:
-            raise CsvImportError(self.label, f"the delimiter must be one character, got {delimiter!r}")
-        self.encoding = encoding
-        # Splitting bytes at b"\n" needs an ASCII-compatible encoding; UTF-16/32 is decoded as a stream.
-        self._by_line = not codec.startswith(("utf-16", "utf-32"))
-        self._codec = "utf-8-sig" if codec == "utf-8" else codec
-        self.delimiter = delimiter
-        self.bytes_read = 0
-        self.line_no = 0
-        self._header: list[str] = []
-        self._fh: IO[bytes] = open(path, "rb")  # noqa: SIM115 (closed by __exit__)
-        stream = self._lines() if self._by_line else self._stream_lines()
-        self._reader = csv.reader(stream, delimiter=delimiter)
-
-    def __enter__(self) -> _CsvSource:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._fh.close()
-
-    def _lines(self) -> Iterator[str]:
-        codec = self._codec
-        for raw in self._fh:
-            self.line_no += 1
-            self.bytes_read += len(raw)
-            try:
-                yield raw.decode(codec)
-            except UnicodeDecodeError as exc:
-                raise self._decode_error(raw, exc) from None
-            if codec == "utf-8-sig":
-                codec = "utf-8"  # a byte-order mark can only open the file
-
-    def _stream_lines(self) -> Iterator[str]:
-        text = io.TextIOWrapper(self._fh, encoding=self._codec, newline="")
-        try:
-            for line in text:
-                self.line_no += 1
-                self.bytes_read = self._fh.tell()
-                yield line
-        except UnicodeError as exc:
-            reason = exc.reason if isinstance(exc, UnicodeDecodeError) else str(exc)
-            raise CsvImportError(
-                self.label,
-                f"cannot be decoded as {self.encoding} ({reason}); check --encoding (e.g. utf-8 or latin-1)",
-                line=self.line_no + 1,
-            ) from None
-
-    def _decode_error(self, raw: bytes, exc: UnicodeDecodeError) -> CsvImportError:
-        suggestion = _suggest_encoding(raw, self.encoding)
-        shown = raw.decode(self._codec, errors="backslashreplace")
-        marked = raw.decode(self._codec, errors="replace")
-        column: str | None = None
-        value = shown.rstrip("\r\n")
-        try:
-            shown_cells = next(csv.reader([shown], delimiter=self.delimiter))
-            marked_cells = next(csv.reader([marked], delimiter=self.delimiter))
-        except (csv.Error, StopIteration):
-            shown_cells = marked_cells = []
-        if len(shown_cells) == len(marked_cells):
-            for i, cell in enumerate(marked_cells):
-                if "\ufffd" in cell:
-                    column = self._header[i] if i < len(self._header) else f"field {i + 1}"
-                    value = shown_cells[i]
-                    break
-        byte = raw[exc.start]
-        return CsvImportError(
-            self.label,
-            f"is not valid {self.encoding} text (byte 0x{byte:02x}); the file looks {suggestion}-encoded: "
-            f"import it with --encoding {suggestion}",
-            line=self.line_no,
-            column=column,
-            value=value,
-        )
-
-    def header(self) -> list[str]:
-        try:
-            first = next(self._reader)
-        except StopIteration:
-            raise CsvImportError(self.label, "the file is empty; expected a header line") from None
-        except csv.Error as exc:
-            raise CsvImportError(self.label, f"is not valid CSV: {exc}", line=1) from None
-        self._header = [cell.strip() for cell in first]
-        if not any(self._header):
-            raise CsvImportError(self.label, "the header line is empty", line=1)
-        return self._header
-
-    def records(self) -> Iterator[tuple[int, list[str], str | None]]:
-        """(physical line where the record starts, cells, problem with its shape); skips blank lines."""
-        reader = self._reader
-        width = len(self._header)
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise CsvImportError(self.label, f"is not valid CSV: {exc}", line=start) from None
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            problem = None
-            if len(cells) != width:
-                problem = (
-                    f"has {len(cells)} fields but the header has {width}; check quoting and the delimiter"
-                )
-            yield start, cells, problem
-
-
-def _suggest_encoding(raw: bytes, current: str) -> str:
-    candidates = []
-    if codecs.lookup(current).name != "utf-8":
-        candidates.append("utf-8")
-    if any(0x80 <= b <= 0x9F for b in raw):
-        candidates.append("cp1252")
-    for candidate in candidates:
-        try:
-            raw.decode(candidate)
-        except UnicodeDecodeError:
-            continue
-        return candidate
-    return "latin-1"
 
 
 def _normalise(name: str) -> str:
@@ -702,6 +620,12 @@ class _Context:
     def skip(self, reason: str) -> None:
         self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
 
+    def warn(self, line: int, message: str) -> None:
+        """A row that loads but deserves a look; the first ``MAX_WARNINGS`` are kept, all are counted."""
+        self.summary.warning_count += 1
+        if len(self.summary.warnings) < MAX_WARNINGS:
+            self.summary.warnings.append(f"{self.label} line {line}: {message}")
+
 
 def _validate(
     ctx: _Context, model: type[BaseModel], line: int, cells: list[str], rejects: RejectsFile | None
@@ -827,16 +751,33 @@ class _CatalogHandler(_Handler):
                 "sku", "is already in the catalog (the database); each SKU is imported once", row.sku
             )
         self.seen[row.sku] = item.line
+        attributes = dict(row.attributes)
+        for name in ("department", "sub_category"):
+            if getattr(row, name):
+                attributes[name] = getattr(row, name)
+        list_price, cost = row.list_price or 0, row.cost
+        if row.list_price is None:
+            attributes["list_price_estimated"] = True  # filled from the sales import (base price)
+        if cost is None:
+            cost = round(list_price * (1 - self.ctx.options.default_margin))
+            attributes["cost_estimated"] = True
+            attributes["default_margin"] = self.ctx.options.default_margin
+        elif row.list_price is not None and cost > row.list_price:
+            self.ctx.warn(
+                item.line,
+                f"cost {_cents_text(cost)} is above the list price {_cents_text(row.list_price)} of SKU "
+                f"{row.sku}: every sale loses money",
+            )
         self.rows.append(
             (
                 row.sku,
-                row.title,
+                row.title or row.sku,
                 row.category,
                 row.brand,
-                row.cost,
-                row.list_price,
+                cost,
+                list_price,
                 row.is_product,
-                row.attributes,
+                attributes,
             )
         )
 
@@ -1069,13 +1010,14 @@ class _OrdersHandler(_Handler):
                     "choose --negative-qty keep or --negative-qty skip to accept or drop such lines",
                     str(row.qty),
                 )
-        if row.unit_price < 0 and not non_product:
+        price = row.price_cents
+        if price < 0 and not non_product:
             raise _RowError(
-                "unit_price",
+                "unit_price" if row.unit_price is not None else "line_total",
                 "is a negative price; only non-product codes (fees, adjustments) may have one",
-                _cents_text(row.unit_price),
+                _cents_text(price),
             )
-        if row.unit_price == 0:
+        if price == 0:
             if self.zero_price == "skip":
                 raise _Skip("zero unit prices")
             if self.zero_price == "error":
@@ -1118,8 +1060,8 @@ class _OrdersHandler(_Handler):
             new = self.created[row.sku]
             if row.description:
                 new.titles[row.description] += 1
-            if row.qty > 0 and row.unit_price > 0:
-                new.prices[row.unit_price] += 1
+            if row.qty > 0 and row.price_cents > 0:
+                new.prices[row.price_cents] += 1
         customer = row.customer_id
         if customer is not None and customer not in self.customers:
             self.customers.add(customer)
@@ -1129,7 +1071,7 @@ class _OrdersHandler(_Handler):
             self.orders[row.order_id] = order
             self.new_orders.append((row.order_id, customer, row.ts, row.country, cancellation))
         # Lines repeat their order's timestamp and customer (see OrderLine).
-        self.lines.append((row.order_id, row.sku, customer, row.qty, row.unit_price, order[1]))
+        self.lines.append((row.order_id, row.sku, customer, row.qty, row.price_cents, order[1]))
 
     def write(self) -> None:
         created = self.ctx.summary.created
@@ -1183,6 +1125,186 @@ class _OrdersHandler(_Handler):
             self.conn.execute(statement, list(chunk))
 
 
+class _SalesHandler(_KeyedHandler):
+    """Aggregated sales -> ``sales_period``; unique per (SKU, location, period start) in the file and the
+    database. With ``create_products`` unknown SKUs become products; afterwards every product without a list
+    price gets its most common base price (else its highest unit price) and an estimated cost."""
+
+    model = SalesRow
+    table_model = SalesPeriod
+    key_fields = ("sku", "location", "period_start")
+    columns = (
+        "sku",
+        "location",
+        "period_start",
+        "period_days",
+        "units",
+        "revenue_cents",
+        "base_price_cents",
+        "discounted",
+        "featured",
+        "display",
+        "promotion",
+    )
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.days = ctx.options.period_days
+        if self.days not in (1, 7):
+            raise CsvImportError(
+                ctx.label, f"the sales period must be 1 (daily) or 7 (weekly) days, got {self.days}"
+            )
+        self.new_products: list[tuple[Any, ...]] = []
+        self.prices: dict[str, Counter[int]] = {}
+
+    def key(self, row: Any) -> tuple[Any, ...]:
+        start = row.period_start or row.period_end - dt.timedelta(days=self.days - 1)
+        return (row.sku, row.location or "", start)
+
+    def accept(self, item: _Pending) -> None:
+        row: SalesRow = item.record
+        if row.sku not in self.known and self.ctx.options.create_products:
+            self.known[row.sku] = True
+            self.new_products.append(
+                (row.sku, row.sku, "uncategorised", "unknown", 0, 0, True, {"created_by": "sales import"})
+            )
+        sku, location, start = self.check(item, row)
+        if row.period_start is not None and row.period_end is not None:
+            days = (row.period_end - row.period_start).days + 1
+            if days != self.days:
+                raise _RowError(
+                    "period_end",
+                    f"makes a period of {days} days, not {self.days}; check --period",
+                    str(row.period_end),
+                )
+        price = row.base_price or (round(row.revenue_cents / row.units) if row.units > 0 else 0)
+        if price > 0:
+            self.prices.setdefault(sku, Counter())[price] += 1
+        self.rows.append(
+            (
+                sku,
+                location,
+                start,
+                self.days,
+                row.units,
+                row.revenue_cents,
+                row.base_price,
+                row.discounted,
+                row.featured,
+                row.display,
+                row.promotion,
+            )
+        )
+
+    def write(self) -> None:
+        created = self._insert(Product, PRODUCT_COLUMNS, self.new_products)
+        if created:
+            self.ctx.summary.created["products"] = self.ctx.summary.created.get("products", 0) + created
+        self.ctx.summary.rows_loaded += self._insert(SalesPeriod, self.columns, self.rows)
+
+    def finish(self) -> None:
+        table = _table(Product)
+        missing = {
+            str(sku): dict(attrs or {})
+            for sku, attrs in self.conn.execute(
+                select(table.c.sku, table.c.attributes).where(table.c.list_price_cents == 0)
+            )
+            if sku in self.prices
+        }
+        if not missing:
+            return
+        margin = self.ctx.options.default_margin
+        statement = (
+            update(table)
+            .where(table.c.sku == bindparam("b_sku"))
+            .values(
+                list_price_cents=bindparam("b_list"),
+                cost_cents=bindparam("b_cost"),
+                attributes=bindparam("b_attributes", type_=table.c.attributes.type),
+            )
+        )
+        params = []
+        for sku, attrs in missing.items():
+            list_price = self.prices[sku].most_common(1)[0][0]
+            attrs.update(
+                {
+                    "list_price_estimated": True,
+                    "list_price_from": "most common base price of the sales import",
+                    "cost_estimated": True,
+                    "default_margin": margin,
+                }
+            )
+            params.append(
+                {
+                    "b_sku": sku,
+                    "b_list": list_price,
+                    "b_cost": round(list_price * (1 - margin)),
+                    "b_attributes": attrs,
+                }
+            )
+        for chunk in _chunks(params, 5_000):
+            self.conn.execute(statement, list(chunk))
+
+
+class _PromotionsHandler(_Handler):
+    """The promotion calendar -> ``promotion``: a SKU or a category (both must exist), its dates (a week
+    number becomes the 7 days from ``week_origin + 7 (week - 1)``), its price or discount and its kind; a
+    row whose display and mailer markers are both off is no promotion and is skipped."""
+
+    model = PromotionRow
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.known = _known_products(self.conn)
+        table = _table(Product)
+        self.categories = {str(c).lower() for c in self.conn.scalars(select(table.c.category).distinct())}
+        self.rows: list[tuple[Any, ...]] = []
+        self.source = ctx.path.name[:200]
+
+    def accept(self, item: _Pending) -> None:
+        row: PromotionRow = item.record
+        if row.sku is not None and row.sku not in self.known:
+            raise self._unknown_sku(row.sku)
+        if row.sku is None and (row.category or "").lower() not in self.categories:
+            raise _RowError("category", "is not a category of the catalog", row.category)
+        markers = [name for name in ("display", "mailer") if getattr(row, name)]
+        if not markers and (row.display is not None or row.mailer is not None) and row.kind is None:
+            raise _Skip("rows without a promotion (display and mailer markers off)")
+        if row.start is not None:
+            start, end = row.start, row.end or row.start
+        else:
+            origin = self.ctx.options.week_origin
+            if origin is None:
+                raise _RowError(
+                    "week", "is a week number; give --week-origin (the first day of week 1)", str(row.week)
+                )
+            start = origin + dt.timedelta(days=7 * ((row.week or 1) - 1))
+            end = start + dt.timedelta(days=6)
+        if end < start:
+            raise _RowError("end", f"is before the start {start}", str(end))
+        kind = row.kind or ("+".join(markers) if markers else "promotion")
+        self.rows.append(
+            (
+                row.sku,
+                row.category,
+                row.location or "",
+                start,
+                end,
+                row.sale_price,
+                row.discount,
+                kind,
+                self.source,
+            )
+        )
+
+    def write(self) -> None:
+        self.ctx.summary.rows_loaded += self._insert(
+            Promotion,
+            ("sku", "category", "location", "start", "end", "sale_price_cents", "discount", "kind", "source"),
+            self.rows,
+        )
+
+
 def _cents_text(cents: int) -> str:
     sign = "-" if cents < 0 else ""
     return f"{sign}{abs(cents) // 100}.{abs(cents) % 100:02d}"
@@ -1195,4 +1317,6 @@ _HANDLERS: dict[str, type[_Handler]] = {
     "reviews": _ReviewHandler,
     "news": _NewsHandler,
     "competitor-prices": _CompetitorHandler,
+    "sales": _SalesHandler,
+    "promotions": _PromotionsHandler,
 }

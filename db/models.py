@@ -273,6 +273,50 @@ class PlanItem(Base):
     plan: Mapped[FlashSalePlan] = relationship(back_populates="items")
 
 
+class SalesPeriod(Base):
+    """Aggregated sales of one product in one period (a day or a week) at one location (a store or a
+    channel; ``""`` for the whole shop), as BI exports and scanner panels give them, with the promotion
+    markers of the period."""
+
+    __tablename__ = "sales_period"
+    __table_args__ = (
+        UniqueConstraint("sku", "location", "period_start"),
+        Index("ix_sales_period_period_start", "period_start"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sku: Mapped[str] = mapped_column(ForeignKey("product.sku"))
+    location: Mapped[str] = mapped_column(String(64), default="")
+    period_start: Mapped[dt.date] = mapped_column(Date)
+    period_days: Mapped[int] = mapped_column(Integer)
+    units: Mapped[float] = mapped_column(Float)
+    revenue_cents: Mapped[int] = mapped_column(BigInteger)
+    base_price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    discounted: Mapped[bool] = mapped_column(default=False)
+    featured: Mapped[bool] = mapped_column(default=False)
+    display: Mapped[bool] = mapped_column(default=False)
+    promotion: Mapped[str | None] = mapped_column(String(200))
+
+
+class Promotion(Base):
+    """One entry of the shop's promotion calendar: a SKU (or a whole category) on promotion from ``start``
+    to ``end`` (inclusive) at one location (``""``: everywhere), with its price or discount when known."""
+
+    __tablename__ = "promotion"
+    __table_args__ = (Index("ix_promotion_start_end", "start", "end"), Index("ix_promotion_sku", "sku"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    sku: Mapped[str | None] = mapped_column(ForeignKey("product.sku"))
+    category: Mapped[str | None] = mapped_column(String(100))
+    location: Mapped[str] = mapped_column(String(64), default="")
+    start: Mapped[dt.date] = mapped_column(Date)
+    end: Mapped[dt.date] = mapped_column(Date)
+    sale_price_cents: Mapped[int | None] = mapped_column(BigInteger)
+    discount: Mapped[float | None] = mapped_column(Float)
+    kind: Mapped[str] = mapped_column(String(50), default="promotion")
+    source: Mapped[str] = mapped_column(String(200), default="")
+
+
 class KpiResult(Base):
     __tablename__ = "kpi_result"
 

@@ -26,7 +26,7 @@ import numpy as np
 from sqlalchemy import text
 
 from db.engine import make_engine
-from db.importers import ImportOptions, import_csv
+from db.importers import ImportOptions, import_file
 from db.migrate import upgrade
 
 HEADER = [
@@ -175,7 +175,7 @@ def main() -> None:
         rss_before = _rss_mib()
         options = ImportOptions(preset="uci", create_products=True, batch_size=args.batch_size)
         cpu_start = time.process_time()
-        summary = import_csv(engine, "orders", csv_path, options, progress=progress)
+        summary = import_file(engine, "orders", csv_path, options, progress=progress)
         cpu_seconds = time.process_time() - cpu_start
         peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with engine.connect() as conn:

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from db.engine import make_engine, make_session_factory
-from db.importers import ImportOptions, import_csv
+from db.importers import ImportOptions, import_file
 from db.migrate import upgrade
 from db.models import DemandModelRun, MarketSignal, OrderLine, SignalDirection, SignalScope, SimSkuTruth
 from tests.synthetic_shop import ShopTruth, build_synthetic_shop
@@ -293,7 +293,7 @@ def test_fit_on_an_imported_transaction_log(tmp_path: Path) -> None:
                 out.writerow([order, "POST", "POSTAGE", 1, stamp, "18.00", "17850", "United Kingdom"])
     engine = make_engine(f"sqlite:///{tmp_path / 'imported.db'}")
     upgrade(engine)
-    import_csv(engine, "orders", path, ImportOptions(preset="uci", create_products=True))
+    import_file(engine, "orders", path, ImportOptions(preset="uci", create_products=True))
     with make_session_factory(engine)() as session:
         model = fit_demand_model(session)
     engine.dispose()

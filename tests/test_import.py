@@ -22,7 +22,7 @@ from db.importers import (
     ImportOptions,
     ImportSummary,
     fields_of,
-    import_csv,
+    import_file,
     load_mapping_file,
     parse_map_options,
 )
@@ -88,7 +88,7 @@ def rows(engine: Engine, statement: Any) -> list[Any]:
 
 @pytest.fixture
 def catalog_engine(db_engine: Engine, tmp_path: Path) -> Engine:
-    import_csv(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
+    import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
     return db_engine
 
 
@@ -96,7 +96,7 @@ def catalog_engine(db_engine: Engine, tmp_path: Path) -> Engine:
 
 
 def test_every_kind_loads(db_engine: Engine, tmp_path: Path) -> None:
-    summary = import_csv(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
+    summary = import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (3, 3, 0)
     a2 = rows(db_engine, select(Product).where(Product.sku == "A2"))[0]
     assert (a2.title, a2.cost_cents, a2.list_price_cents, a2.brand, a2.is_product) == (
@@ -108,12 +108,12 @@ def test_every_kind_loads(db_engine: Engine, tmp_path: Path) -> None:
     )
 
     inventory = "sku,on_hand,reserved,as_of\nA1,40,2,2024-03-01\nA2,0,,2024-03-01\nA1,38,0,2024-03-02\n"
-    summary = import_csv(db_engine, "inventory", write(tmp_path, "inventory.csv", inventory))
+    summary = import_file(db_engine, "inventory", write(tmp_path, "inventory.csv", inventory))
     assert summary.rows_loaded == 3
     assert scalar(db_engine, "SELECT SUM(on_hand) FROM inventory") == 78
     assert scalar(db_engine, "SELECT reserved FROM inventory WHERE sku = 'A2'") == 0
 
-    summary = import_csv(db_engine, "orders", write(tmp_path, "orders.csv", ORDERS))
+    summary = import_file(db_engine, "orders", write(tmp_path, "orders.csv", ORDERS))
     assert summary.rows_loaded == 4
     assert summary.created == {"customers": 2, "orders": 3}
     lines = rows(db_engine, select(OrderLine).order_by(OrderLine.id))
@@ -130,7 +130,7 @@ def test_every_kind_loads(db_engine: Engine, tmp_path: Path) -> None:
     assert orders["o-1"].country == "DE" and not orders["o-1"].is_cancellation
 
     reviews = 'sku,rating,text,ts\nA1,5,"Great, quiet",2024-03-05\nB1,2,Leaks,2024-03-06 08:00\n'
-    assert import_csv(db_engine, "reviews", write(tmp_path, "reviews.csv", reviews)).rows_loaded == 2
+    assert import_file(db_engine, "reviews", write(tmp_path, "reviews.csv", reviews)).rows_loaded == 2
     assert scalar(db_engine, "SELECT text FROM review WHERE sku = 'A1'") == "Great, quiet"
 
     news = (
@@ -139,14 +139,14 @@ def test_every_kind_loads(db_engine: Engine, tmp_path: Path) -> None:
         "https://example.org/t\n"
         "Heatwave,,2024-06-01,\n"
     )
-    summary = import_csv(db_engine, "news", write(tmp_path, "news.csv", news))
+    summary = import_file(db_engine, "news", write(tmp_path, "news.csv", news))
     assert summary.rows_loaded == 2
     first = rows(db_engine, select(MarketNews).order_by(MarketNews.id))[0]
     assert first.body == 'Import duties on audio "gear" rise\nfrom May'
     assert first.source == "news.csv" and first.published_at == dt.datetime(2024, 4, 1, 8, 0)
 
     prices = "sku,competitor,price,seen_at\nA1,MegaStore,239.00,2024-03-01\nA1,ShopCo,244.50,2024-03-01\n"
-    summary = import_csv(db_engine, "competitor-prices", write(tmp_path, "competitors.csv", prices))
+    summary = import_file(db_engine, "competitor-prices", write(tmp_path, "competitors.csv", prices))
     assert summary.rows_loaded == 2
     assert scalar(db_engine, "SELECT SUM(price_cents) FROM competitor_price") == 23900 + 24450
 
@@ -164,7 +164,7 @@ def test_every_kind_loads(db_engine: Engine, tmp_path: Path) -> None:
 def test_uci_online_retail_file_with_its_quirks(db_engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "Online Retail.csv", UCI, encoding="latin-1")
     options = ImportOptions(preset="uci", create_products=True, encoding="latin-1", default_margin=0.4)
-    summary = import_csv(db_engine, "orders", path, options)
+    summary = import_file(db_engine, "orders", path, options)
 
     # The zero-priced line and the stock adjustment (negative quantity outside a cancellation) are skipped
     # by the preset and counted; everything else loads.
@@ -205,7 +205,7 @@ def test_uci_non_product_codes_can_be_skipped_and_uci2_columns(sqlite_engine: En
     )
     path = write(tmp_path, "online_retail_II.csv", uci2, encoding="latin-1")
     options = ImportOptions(preset="uci2", create_products=True, encoding="latin-1", skip_non_products=True)
-    summary = import_csv(sqlite_engine, "orders", path, options)
+    summary = import_file(sqlite_engine, "orders", path, options)
     assert summary.skipped["non-product codes (postage, fees, adjustments)"] == 3
     assert summary.rows_loaded == 7
     assert scalar(sqlite_engine, "SELECT COUNT(*) FROM product WHERE NOT is_product") == 0
@@ -218,7 +218,7 @@ def test_columns_are_mapped_by_option_and_by_mapping_file(sqlite_engine: Engine,
     mapping.write_text('[catalog]\nsku = "Code"\ntitle = "Name"\ncategory = "Dept"\nbrand = "Maker"\n')
 
     columns = load_mapping_file(mapping, "catalog") | parse_map_options(["cost=Buy", "list_price=Sell"])
-    import_csv(sqlite_engine, "catalog", path, ImportOptions(delimiter=";", mapping=columns))
+    import_file(sqlite_engine, "catalog", path, ImportOptions(delimiter=";", mapping=columns))
     lamp = rows(sqlite_engine, select(Product))[0]
     assert (lamp.sku, lamp.title, lamp.category, lamp.brand, lamp.cost_cents, lamp.list_price_cents) == (
         "X1",
@@ -233,7 +233,7 @@ def test_columns_are_mapped_by_option_and_by_mapping_file(sqlite_engine: Engine,
 def test_day_first_dates_with_date_format(catalog_engine: Engine, tmp_path: Path) -> None:
     orders = "order_id,sku,qty,unit_price,ts\nq1,A1,1,10,05/03/2024 17:45\n"
     options = ImportOptions(date_formats=("%d/%m/%Y %H:%M",))
-    import_csv(catalog_engine, "orders", write(tmp_path, "orders.csv", orders), options)
+    import_file(catalog_engine, "orders", write(tmp_path, "orders.csv", orders), options)
     assert rows(catalog_engine, select(Order.ts))[0].ts == dt.datetime(2024, 3, 5, 17, 45)
 
 
@@ -410,7 +410,7 @@ def test_bad_input_is_reported_and_nothing_is_written(
     # Batches of two rows: earlier rows were already written when the bad one is found.
     options = dataclasses.replace(options, batch_size=2)
     with pytest.raises(CsvImportError) as caught:
-        import_csv(catalog_engine, kind, path, options)
+        import_file(catalog_engine, kind, path, options)
     error = caught.value
     message = str(error)
     assert message.startswith("input.csv line ")
@@ -430,21 +430,21 @@ def test_reimporting_orders_is_a_duplicate_key_and_changes_nothing(
     catalog_engine: Engine, tmp_path: Path
 ) -> None:
     path = write(tmp_path, "orders.csv", ORDERS)
-    import_csv(catalog_engine, "orders", path)
+    import_file(catalog_engine, "orders", path)
     before = row_counts(catalog_engine)
     with pytest.raises(CsvImportError, match=r'orders.csv line 2, column "order_id": "o-1" is an order id'):
-        import_csv(catalog_engine, "orders", path)
+        import_file(catalog_engine, "orders", path)
     assert row_counts(catalog_engine) == before
 
 
 def test_inventory_key_already_in_database(catalog_engine: Engine, tmp_path: Path) -> None:
-    import_csv(
+    import_file(
         catalog_engine, "inventory", write(tmp_path, "inv1.csv", "sku,on_hand,as_of\nA1,4,2024-03-01\n")
     )
     before = row_counts(catalog_engine)
     again = "sku,on_hand,as_of\nA2,4,2024-03-01\nA1,7,2024-03-01 00:00:00\n"
     with pytest.raises(CsvImportError) as caught:
-        import_csv(catalog_engine, "inventory", write(tmp_path, "inv2.csv", again))
+        import_file(catalog_engine, "inventory", write(tmp_path, "inv2.csv", again))
     assert str(caught.value) == (
         'inv2.csv line 3, column "sku": "A1" with as_of 2024-03-01 00:00:00 is already in the database'
     )
@@ -454,7 +454,7 @@ def test_inventory_key_already_in_database(catalog_engine: Engine, tmp_path: Pat
 def test_cancellation_rules(catalog_engine: Engine, tmp_path: Path) -> None:
     positive = "order_id,sku,qty,unit_price,ts\nC1,A1,2,10,2024-01-01\n"
     with pytest.raises(CsvImportError, match="expected a negative quantity"):
-        import_csv(
+        import_file(
             catalog_engine,
             "orders",
             write(tmp_path, "a.csv", positive),
@@ -462,8 +462,8 @@ def test_cancellation_rules(catalog_engine: Engine, tmp_path: Path) -> None:
         )
     negative = "order_id,sku,qty,unit_price,ts\nR1,A1,-2,10,2024-01-01\n"
     with pytest.raises(CsvImportError, match=r"negative outside a cancellation.*--negative-qty"):
-        import_csv(catalog_engine, "orders", write(tmp_path, "b.csv", negative))
-    summary = import_csv(
+        import_file(catalog_engine, "orders", write(tmp_path, "b.csv", negative))
+    summary = import_file(
         catalog_engine, "orders", write(tmp_path, "b.csv", negative), ImportOptions(negative_qty="keep")
     )
     assert summary.rows_loaded == 1
@@ -479,7 +479,7 @@ def test_skip_bad_rows_writes_rejects_and_loads_the_rest(catalog_engine: Engine,
         "o-5,c-3,B1,Kettle,1,35.00,2024-03-04,DE\n"
     )
     path = write(tmp_path, "orders.csv", content)
-    summary = import_csv(catalog_engine, "orders", path, ImportOptions(skip_bad_rows=True, batch_size=2))
+    summary = import_file(catalog_engine, "orders", path, ImportOptions(skip_bad_rows=True, batch_size=2))
     assert isinstance(summary, ImportSummary)
     assert (summary.rows_read, summary.rows_loaded, summary.rows_rejected) == (5, 2, 3)
     assert summary.rejects_path == tmp_path / "orders.rejects.csv"
@@ -500,7 +500,7 @@ def test_skip_bad_rows_keeps_no_rejects_file_when_the_import_fails(
 ) -> None:
     path = write(tmp_path, "orders.csv", "order_id,sku\nx,A1\n")
     with pytest.raises(CsvImportError, match="missing required column"):
-        import_csv(catalog_engine, "orders", path, ImportOptions(skip_bad_rows=True))
+        import_file(catalog_engine, "orders", path, ImportOptions(skip_bad_rows=True))
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("orders.rejects")]
 
 
@@ -543,11 +543,11 @@ def test_cli_help_names_every_field(kind: Any) -> None:
 def test_mapping_mistakes_are_reported(sqlite_engine: Engine, tmp_path: Path) -> None:
     path = write(tmp_path, "catalog.csv", CATALOG)
     with pytest.raises(CsvImportError, match=r"unknown field\(s\) skew .* catalog fields are: sku, title"):
-        import_csv(sqlite_engine, "catalog", path, ImportOptions(mapping={"skew": "Code"}))
+        import_file(sqlite_engine, "catalog", path, ImportOptions(mapping={"skew": "Code"}))
     with pytest.raises(
         CsvImportError, match=r'line 1: missing required column\(s\) for catalog: sku \(column "Code"\)'
     ):
-        import_csv(sqlite_engine, "catalog", path, ImportOptions(mapping={"sku": "Code"}))
+        import_file(sqlite_engine, "catalog", path, ImportOptions(mapping={"sku": "Code"}))
     bad_toml = tmp_path / "mapping.toml"
     bad_toml.write_text("[catalog]\nsku = 3\n")
 
@@ -559,4 +559,4 @@ def test_mapping_mistakes_are_reported(sqlite_engine: Engine, tmp_path: Path) ->
 def test_the_first_bad_row_is_the_one_reported(catalog_engine: Engine, tmp_path: Path) -> None:
     content = ORDERS.replace("o-2,,A2", "o-2,,NOPE").replace("o-3,c-2,A1,Headphones,1,", "o-3,c-2,A1,x,abc,")
     with pytest.raises(CsvImportError, match=r'orders.csv line 4, column "sku": "NOPE"'):
-        import_csv(catalog_engine, "orders", write(tmp_path, "orders.csv", content))
+        import_file(catalog_engine, "orders", write(tmp_path, "orders.csv", content))

@@ -1,0 +1,176 @@
+"""The formats and shapes shops export: Excel, Parquet and gzip-compressed CSV with the same validation and
+atomicity as CSV; aggregated sales per period and the promotion calendar; a new database gets its schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+from pathlib import Path
+
+import openpyxl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlalchemy import Engine, select
+
+from db.engine import make_engine
+from db.errors import CsvImportError
+from db.importers import ImportOptions, import_file
+from db.models import OrderLine, Product, Promotion, SalesPeriod
+from tests.test_import import CATALOG, ORDERS, catalog_engine, row_counts, rows, write  # noqa: F401  (a fixture)
+
+SALES = """week_end_date,store_id,upc_id,units,spend,price,base_price,feature,display,tpr_only
+2026-01-07,S1,A1,10,2000.00,200.00,249.99,0,0,1
+2026-01-14,S1,A1,4,999.96,249.99,249.99,0,0,0
+2026-01-07,S2,A1,3,749.97,249.99,249.99,1,1,0
+2026-01-07,S1,B1,7,279.30,39.90,39.90,0,0,0
+"""
+
+
+def _sheet(path: Path, header: list[str], data: list[list[object]]) -> Path:
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(header)
+    for row in data:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_excel_parquet_and_gzip_load_like_csv(db_engine: Engine, tmp_path: Path) -> None:
+    import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
+    xlsx = _sheet(
+        tmp_path / "orders.xlsx",
+        ["InvoiceNo", "StockCode", "Quantity", "UnitPrice", "InvoiceDate"],
+        [
+            ["o-1", "A1", 1, 229.99, dt.datetime(2024, 3, 1, 10, 0)],
+            ["o-2", "B1", 2.0, 35, dt.datetime(2024, 3, 2)],
+        ],
+    )
+    options = ImportOptions(mapping={"order_id": "InvoiceNo", "sku": "StockCode"})
+    assert import_file(db_engine, "orders", xlsx, options).rows_loaded == 2
+    table = pa.table(
+        {
+            "order_id": ["o-3"],
+            "sku": ["A2"],
+            "qty": [3],
+            "line_total": [76.5],
+            "ts": [dt.datetime(2024, 3, 4, 9)],
+        }
+    )
+    pq.write_table(table, tmp_path / "orders.parquet")
+    assert import_file(db_engine, "orders", tmp_path / "orders.parquet").rows_loaded == 1
+    gz = tmp_path / "more.csv.gz"
+    gz.write_bytes(gzip.compress(ORDERS.replace("o-", "g-").encode()))
+    assert import_file(db_engine, "orders", gz).rows_loaded == 4
+    lines = {(r.order_id, r.sku): (r.qty, r.unit_price_cents) for r in rows(db_engine, select(OrderLine))}
+    assert lines[("o-1", "A1")] == (1, 22_999) and lines[("o-2", "B1")] == (2, 3_500)
+    assert lines[("o-3", "A2")] == (3, 2_550)  # the unit price from the line's amount
+    assert lines[("g-1", "A1")] == (1, 22_999)
+
+
+def test_bad_cells_in_a_workbook_name_the_row_and_column_and_write_nothing(
+    catalog_engine: Engine, tmp_path: Path
+) -> None:
+    xlsx = _sheet(
+        tmp_path / "orders.xlsx",
+        ["order_id", "sku", "qty", "unit_price", "ts"],
+        [["o-1", "A1", 1, 229.99, "2024-03-01 10:00"], ["o-2", "B1", "two", 35, "2024-03-02 10:00"]],
+    )
+    before = row_counts(catalog_engine)
+    with pytest.raises(CsvImportError, match=r'orders.xlsx line 3, column "qty": "two" is not an integer'):
+        import_file(catalog_engine, "orders", xlsx)
+    assert row_counts(catalog_engine) == before
+    pq.write_table(pa.table({"sku": ["Z9"], "title": ["Lamp"], "list_price": [-1.0]}), tmp_path / "c.parquet")
+    with pytest.raises(CsvImportError, match=r'c.parquet line 2, column "list_price": "-1" is negative'):
+        import_file(catalog_engine, "catalog", tmp_path / "c.parquet")
+    assert row_counts(catalog_engine) == before
+    with pytest.raises(CsvImportError, match=r"extension the importer does not read; it reads \.csv"):
+        import_file(catalog_engine, "orders", write(tmp_path, "orders.json", "[]"))
+    broken = write(tmp_path, "broken.xlsx", "not a zip file")
+    with pytest.raises(CsvImportError, match="is not a readable Excel workbook"):
+        import_file(catalog_engine, "orders", broken)
+
+
+def test_import_creates_the_schema_of_a_new_database(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'new' / 'shop.db'}")
+    summary = import_file(engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
+    assert summary.rows_loaded == 3
+    engine.dispose()
+
+
+def test_weekly_sales_with_stores_and_promotion_markers(db_engine: Engine, tmp_path: Path) -> None:
+    catalog = "sku,title,category\nA1,Headphones,audio\nB1,Kettle,kitchen\n"
+    summary = import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", catalog))
+    assert summary.rows_loaded == 2
+    summary = import_file(db_engine, "sales", write(tmp_path, "sales.csv", SALES))
+    assert summary.rows_loaded == 4
+    periods = {(r.sku, r.location, r.period_start): r for r in rows(db_engine, select(SalesPeriod))}
+    first = periods[("A1", "S1", dt.date(2026, 1, 1))]  # the week ending 01-07 starts 01-01
+    assert first.period_days == 7 and first.units == 10 and first.revenue_cents == 200_000
+    assert first.base_price_cents == 24_999 and first.discounted and not first.featured
+    promoted = periods[("A1", "S2", dt.date(2026, 1, 1))]
+    assert promoted.featured and promoted.display and not promoted.discounted
+    products = {p.sku: p for p in rows(db_engine, select(Product))}
+    # no list price in the catalog: the most common base price, marked as estimated (so is the cost)
+    assert products["A1"].list_price_cents == 24_999 and products["A1"].attributes["list_price_estimated"]
+    assert products["A1"].cost_cents == round(24_999 * 0.6) and products["A1"].attributes["cost_estimated"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            "2026-01-07,S1,A1,10,",
+            r'sales.csv line 6, column "upc_id": "A1" with location S1, period_start 2026-01-01 is a duplicate',
+        ),
+        ("2026-01-21,S1,A1,-2,", r'line 6, column "units": "-2" is negative'),
+        ("2026-01-21,S1,Z9,2,", r'line 6, column "upc_id": "Z9" is not a SKU of the catalog'),
+        ("2026-01-21,S1,A1,,", r'line 6, column "units": is empty'),
+    ],
+)
+def test_bad_sales_rows_are_named_and_nothing_is_written(
+    catalog_engine: Engine, tmp_path: Path, change: str, message: str
+) -> None:
+    bad = SALES + change + "1.00,1.00,1.00,0,0,0\n"
+    before = row_counts(catalog_engine)
+    with pytest.raises(CsvImportError, match=message):
+        import_file(catalog_engine, "sales", write(tmp_path, "sales.csv", bad))
+    assert row_counts(catalog_engine) == before
+
+
+def test_a_promotion_calendar_by_week_number(catalog_engine: Engine, tmp_path: Path) -> None:
+    calendar = (
+        "product_id,store_id,display_location,mailer_location,week\nA1,S1,3,0,1\nB1,S1,0,A,2\nA2,S2,0,0,2\n"
+    )
+    path = write(tmp_path, "promotions.csv", calendar)
+    before = row_counts(catalog_engine)
+    with pytest.raises(
+        CsvImportError, match=r'line 2, column "week": "1" is a week number; give --week-origin'
+    ):
+        import_file(catalog_engine, "promotions", path)
+    assert row_counts(catalog_engine) == before
+    summary = import_file(catalog_engine, "promotions", path, ImportOptions(week_origin=dt.date(2026, 1, 5)))
+    assert summary.rows_loaded == 2 and sum(summary.skipped.values()) == 1  # both markers off: no promotion
+    found = {(p.sku, p.kind, p.start, p.end, p.location) for p in rows(catalog_engine, select(Promotion))}
+    assert found == {
+        ("A1", "display", dt.date(2026, 1, 5), dt.date(2026, 1, 11), "S1"),
+        ("B1", "mailer", dt.date(2026, 1, 12), dt.date(2026, 1, 18), "S1"),
+    }
+    dated = (
+        "sku,start,end,discount,kind\nB1,2026-02-01,2026-02-03,25 %,tpr\nB1,2026-03-05,2026-03-01,0.2,tpr\n"
+    )
+    with pytest.raises(
+        CsvImportError, match=r'line 3, column "end": "2026-03-01" is before the start 2026-03-05'
+    ):
+        import_file(catalog_engine, "promotions", write(tmp_path, "dated.csv", dated))
+
+
+def test_a_cost_above_the_list_price_is_flagged_with_its_line(db_engine: Engine, tmp_path: Path) -> None:
+    catalog = CATALOG + "C1,Loss leader,kitchen,Bosch,50.00,40.00\n"
+    summary = import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", catalog))
+    assert summary.rows_loaded == 4 and summary.warning_count == 1
+    assert summary.warnings == [
+        "catalog.csv line 5: cost 50.00 is above the list price 40.00 of SKU C1: every sale loses money"
+    ]
