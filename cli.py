@@ -667,7 +667,8 @@ _IMPORT_ROWS = {
     "competitor-prices": "competitor prices",
 }
 _IMPORT_HELP = {
-    "catalog": "Import products. Columns: sku (required); title (default: the SKU), category, brand, cost, list_price, "
+    "catalog": "Import products. Columns: sku (required); title (default: the SKU), category, brand, cost, "
+    "list_price, "
     "department, sub_category, is_product, attributes (a JSON object). Money in major units (12.50). A SKU "
     "may appear once. Without list_price the sales import sets it from the base price; without cost it is "
     "estimated from --default-margin. Both are marked as estimated.",

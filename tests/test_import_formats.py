@@ -17,7 +17,7 @@ from db.engine import make_engine
 from db.errors import CsvImportError
 from db.importers import ImportOptions, import_file
 from db.models import OrderLine, Product, Promotion, SalesPeriod
-from tests.test_import import CATALOG, ORDERS, catalog_engine, row_counts, rows, write  # noqa: F401  (a fixture)
+from tests.test_import import CATALOG, ORDERS, row_counts, rows, write
 
 SALES = """week_end_date,store_id,upc_id,units,spend,price,base_price,feature,display,tpr_only
 2026-01-07,S1,A1,10,2000.00,200.00,249.99,0,0,1
@@ -25,6 +25,13 @@ SALES = """week_end_date,store_id,upc_id,units,spend,price,base_price,feature,di
 2026-01-07,S2,A1,3,749.97,249.99,249.99,1,1,0
 2026-01-07,S1,B1,7,279.30,39.90,39.90,0,0,0
 """
+
+
+@pytest.fixture
+def catalog_engine(db_engine: Engine, tmp_path: Path) -> Engine:
+    """A database with the catalog of ``CATALOG`` (A1, A2, B1)."""
+    import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", CATALOG))
+    return db_engine
 
 
 def _sheet(path: Path, header: list[str], data: list[list[object]]) -> Path:
