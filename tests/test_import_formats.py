@@ -130,7 +130,8 @@ def test_weekly_sales_with_stores_and_promotion_markers(db_engine: Engine, tmp_p
     [
         (
             "2026-01-07,S1,A1,10,",
-            r'sales.csv line 6, column "upc_id": "A1" with location S1, period_start 2026-01-01 is a duplicate',
+            r'sales.csv line 6, column "upc_id": "A1" with location S1, period_start 2026-01-01 is a '
+            "duplicate",
         ),
         ("2026-01-21,S1,A1,-2,", r'line 6, column "units": "-2" is negative'),
         ("2026-01-21,S1,Z9,2,", r'line 6, column "upc_id": "Z9" is not a SKU of the catalog'),
