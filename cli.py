@@ -25,6 +25,7 @@ from assistant.deps import Deps, make_deps
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.errors import FlashSaleError
+from db.migrate import require_current_schema
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -66,7 +67,10 @@ def engine_from_settings(cfg: Settings | None = None, **kwargs: Any) -> Engine:
 
 
 def session_factory(cfg: Settings | None = None) -> sessionmaker[Session]:
-    return make_session_factory(engine_from_settings(cfg))
+    """Sessions on the configured database, refused with the fix when its schema is out of date."""
+    engine = engine_from_settings(cfg)
+    require_current_schema(engine)
+    return make_session_factory(engine)
 
 
 def cli_deps(cfg: Settings | None = None, *, channel: str = "cli") -> Deps:
@@ -170,6 +174,31 @@ def demo(
         f"{config.end_date} (seed {config.seed}); built in {summary.seconds:.1f} s{size}"
     )
     console.print(f"Database: {engine.url.render_as_string()}", highlight=False)
+
+
+# ---- data -----------------------------------------------------------------------------------------------
+
+data_app = typer.Typer(help="What the shop's data support and what to import next.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+@user_errors
+def data_check(
+    as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON instead of a table."),
+) -> None:
+    """Per capability (forecast, elasticities, sale lift, plan, KPIs, pooling, signals, targeting): whether
+    the data support it, the counts behind the verdict and what to import next."""
+    from db.engine import read_only_scope
+    from tools.data_check import check_data
+    from tools.reports import data_check_table
+
+    with read_only_scope(session_factory()) as session:
+        result = check_data(session)
+    if as_json:
+        print(result.model_dump_json(indent=2))
+        return
+    console.print(data_check_table(result))
 
 
 # ---- KPIs and reports ---------------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from db.errors import DatabaseNotReady
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -42,3 +44,17 @@ def current_revision(engine: Engine) -> str | None:
 
 def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise :class:`DatabaseNotReady` when the database holds the schema at an older revision (a database
+    without any table is left alone: the commands that fill one create its schema)."""
+    current = current_revision(engine)
+    if current is None:
+        return
+    head = head_revision()
+    if current != head:
+        raise DatabaseNotReady(
+            f"the database is at schema revision {current}, this version needs {head}: "
+            "run `python cli.py db upgrade` (it keeps the data)"
+        )

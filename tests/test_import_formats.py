@@ -13,11 +13,12 @@ import pyarrow.parquet as pq
 import pytest
 from sqlalchemy import Engine, select
 
-from db.engine import make_engine
+from db.engine import make_engine, make_session_factory
 from db.errors import CsvImportError
 from db.importers import ImportOptions, import_file
 from db.models import OrderLine, Product, Promotion, SalesPeriod
 from tests.test_import import CATALOG, ORDERS, row_counts, rows, write
+from tools.data_check import check_data
 
 SALES = """week_end_date,store_id,upc_id,units,spend,price,base_price,feature,display,tpr_only
 2026-01-07,S1,A1,10,2000.00,200.00,249.99,0,0,1
@@ -182,3 +183,28 @@ def test_a_cost_above_the_list_price_is_flagged_with_its_line(db_engine: Engine,
     assert summary.warnings == [
         "catalog.csv line 5: cost 50.00 is above the list price 40.00 of SKU C1: every sale loses money"
     ]
+
+
+def test_data_check_says_what_the_data_support_and_what_to_import(db_engine: Engine, tmp_path: Path) -> None:
+    factory = make_session_factory(db_engine)
+    with factory() as s:
+        empty = check_data(s)
+    assert empty.status("forecast") == "missing" and "import orders" in (
+        empty.capabilities[0].next_step or ""
+    )
+    import_file(
+        db_engine,
+        "catalog",
+        write(tmp_path, "catalog.csv", "sku,title,category\nA1,Headphones,audio\nB1,Kettle,kitchen\n"),
+    )
+    import_file(db_engine, "sales", write(tmp_path, "sales.csv", SALES))
+    with factory() as s:
+        check = check_data(s)
+    c = check.counts
+    assert (c.products, c.products_with_sales, c.sales_periods, c.period) == (2, 2, 4, "week")
+    assert (c.first_day, c.last_day) == (dt.date(2026, 1, 1), dt.date(2026, 1, 14))
+    assert c.zero_share == pytest.approx(1 - 3 / 4)  # A1 sold in 2 of its 2 weeks, B1 in 1 of 2
+    assert c.promotion_periods == 2 and c.costs_estimated == 2 and c.list_prices_estimated == 2
+    assert check.status("forecast") == "limited"  # 14 days of history
+    assert check.status("plan") == "missing" and "--assume-stock" in (check.capabilities[3].next_step or "")
+    assert check.status("KPIs") == "limited" and check.status("targeting") == "missing"

@@ -58,6 +58,7 @@ def _calls(deps: Deps) -> dict[str, dict[str, Any]]:
         "what_if": {"slots": 5, "exclude": sku},
         "pareto_frontier": {"slots": 5, "points": 3},
         "explain_plan": {"plan_id": closed, "sku": sku},
+        "data_check": {},
     }
 
 

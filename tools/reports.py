@@ -17,6 +17,7 @@ from rich.table import Table
 
 from db.sqlvalues import utc_now
 from tools.campaigns import Comparison, PlanVsActual
+from tools.data_check import DataCheck
 from tools.formatting import format_cents, html_escape, html_head, html_table, md_escape, md_table, num, pct
 from tools.kpi import KpiFigures, KpiInputError, KpiReport
 
@@ -237,6 +238,25 @@ def comparison_table(c: Comparison) -> Table:
     ]
     for name, value in rows:
         table.add_row(name, value)
+    return table
+
+
+def data_check_table(check: DataCheck) -> Table:
+    """What the data support: one row per capability, the verdict, the evidence and the next step."""
+    c = check.counts
+    span = f"{c.first_day} to {c.last_day}" if c.first_day else "no history"
+    table = Table(
+        title=f"Data check: {c.products:,} products, {span}",
+        header_style="bold",
+        show_lines=True,
+    )
+    table.add_column("capability")
+    table.add_column("status")
+    table.add_column("evidence", ratio=3)
+    table.add_column("next step", ratio=2)
+    colour = {"ok": "green", "limited": "yellow", "missing": "red"}
+    for cap in check.capabilities:
+        table.add_row(cap.name, f"[{colour[cap.status]}]{cap.status}[/]", cap.evidence, cap.next_step or "")
     return table
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from assistant.deps import Deps
 from assistant.llm_tools.base import ToolArgs, llm_tool
 from tools import catalog
+from tools.data_check import DataCheck, check_data
 from tools.readonly_sql import SqlResult, run_readonly_sql
 
 
@@ -62,6 +63,10 @@ class MarketSignalsArgs(ToolArgs):
     scope_value: str | None = Field(
         None, max_length=100, description="Only signals about this SKU, category or brand."
     )
+
+
+class NoArgs(ToolArgs):
+    pass
 
 
 class SqlArgs(ToolArgs):
@@ -131,3 +136,11 @@ def run_sql(deps: Deps, session: Session, args: SqlArgs) -> SqlResult:
     """Run one read-only SELECT when no other tool answers the question. Cite the query in the answer."""
     bind: Any = session.get_bind()
     return run_readonly_sql(bind, args.sql, max_rows=args.max_rows)
+
+
+@llm_tool(NoArgs)
+def data_check(deps: Deps, session: Session, args: NoArgs) -> DataCheck:
+    """What the shop's data support (forecast, elasticities, sale lift, plan, KPIs, pooling, signals,
+    targeting): the verdict per capability, the counts behind it and what to import next. Use it before
+    trusting a forecast of a newly imported shop."""
+    return check_data(session)
