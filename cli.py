@@ -1164,6 +1164,9 @@ def plan(  # noqa: PLR0917
     exclude: list[str] = typer.Option([], help="SKU that must stay out (repeatable)."),
     time_limit: float = typer.Option(30.0, min=0.1, max=600, help="Solver time limit in seconds."),
     gap: float = typer.Option(0.001, min=0.0, max=0.5, help="Stop within this relative gap of the LP bound."),
+    assume_stock: int | None = typer.Option(
+        None, min=0, help="Units on hand to assume for SKUs without a stock level (default: refuse to plan)."
+    ),
     by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column, however wide the terminal."),
 ) -> None:
@@ -1190,6 +1193,7 @@ def plan(  # noqa: PLR0917
         excluded=tuple(exclude),
         time_limit_s=time_limit,
         relative_gap=gap,
+        assume_stock=assume_stock,
     )
     deps = cli_deps()
     with session_scope(deps.session_factory) as session, err_console.status("loading the demand model") as s:

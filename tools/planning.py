@@ -80,6 +80,12 @@ class PlanRequest(BaseModel):
     pinned: tuple[str, ...] = Field((), description="SKUs that must be in the sale.")
     excluded: tuple[str, ...] = Field((), description="SKUs that must stay out.")
     weights: ObjectiveWeights = Field(default_factory=ObjectiveWeights)
+    assume_stock: int | None = Field(
+        None,
+        ge=0,
+        le=10**7,
+        description="Units on hand assumed for SKUs without a stock level (None: refuse).",
+    )
     time_limit_s: float = Field(30.0, gt=0, le=600, description="Wall-clock limit of the solve.")
     relative_gap: float = Field(1e-3, ge=0.0, le=0.5, description="Stop within this gap of the LP bound.")
 
@@ -168,13 +174,16 @@ def resolve_sale_date(request: PlanRequest, today: dt.date) -> dt.date:
 
 
 def plan_inputs(
-    session: Session, sale_date: dt.date, ladder: tuple[float, ...] = DEFAULT_LADDER
+    session: Session,
+    sale_date: dt.date,
+    ladder: tuple[float, ...] = DEFAULT_LADDER,
+    assume_stock: int | None = None,
 ) -> PlanInputs:
     """The latest stored demand model and the candidates of ``sale_date`` priced on ``ladder``."""
     model = load_latest_demand_model(session)
     if model is None:
         raise DemandModelError("no demand model has been fitted yet: run `python cli.py fit` first")
-    candidates = build_candidates(session, sale_date, model, ladder=ladder)
+    candidates = build_candidates(session, sale_date, model, ladder=ladder, assume_stock=assume_stock)
     return PlanInputs(sale_date, model, is_current(session, model), candidates)
 
 
@@ -203,6 +212,19 @@ def _proposal(session: Session, request: PlanRequest, inputs: PlanInputs, result
     }
     model = inputs.model
     notes = []
+    assumed = int(cand.meta.get("assumed_stock") or 0)
+    if assumed:
+        units = request.assume_stock or 0
+        notes.append(f"{assumed:,} SKUs have no stock level: planned on the assumed {units:,} units each")
+    estimated = sorted(set(cand.meta.get("estimated_costs") or []) & planned)
+    if estimated:
+        shown = ", ".join(estimated[:5]) + (" ..." if len(estimated) > 5 else "")
+        notes.append(
+            f"the costs of {len(estimated)} planned SKUs are estimated, not imported ({shown}): their "
+            "margins and profits are estimates too"
+        )
+    if not result.items:
+        notes.append("no SKU was planned: no candidate has stock above safety stock and an allowed price")
     if not inputs.model_current:
         notes.append(
             f"demand model {model.id} was fitted on orders up to {model.window_end}; newer orders are not in "
@@ -237,7 +259,7 @@ def propose_plan(
     request = request.model_copy(update={"sale_date": day})
     _check_skus(session, request)
     if inputs is None or inputs.sale_date != day or inputs.candidates.ladder != request.ladder:
-        inputs = plan_inputs(session, day, request.ladder)
+        inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     result = optimize_plan(
         inputs.candidates, request.constraints(), request.weights, request.solver_options()
     )
@@ -258,7 +280,7 @@ def compare_plans(
         if sku:
             get_product(session, sku)
     day = resolve_sale_date(request, today)
-    inputs = plan_inputs(session, day, request.ladder)
+    inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     base = propose_plan(session, request, today=today, inputs=inputs)
     alt_constraints, change = apply_change(
         base.request.constraints(), pin=pin, exclude=exclude, changes=changes
@@ -289,7 +311,7 @@ def trade_offs(
     day = resolve_sale_date(request, today)
     request = request.model_copy(update={"sale_date": day})
     _check_skus(session, request)
-    inputs = plan_inputs(session, day, request.ladder)
+    inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     return pareto_frontier(
         inputs.candidates, request.constraints(), request.solver_options(), points=points, secondary=secondary
     )

@@ -61,12 +61,14 @@ def build_candidates(
     use_signals: bool = True,
     safety_days: float = 1.0,
     cover_days: float = 60.0,
+    assume_stock: int | None = None,
 ) -> Candidates:
     """Every product the demand model knows (or ``skus``) with stock, prices and a forecast per discount.
 
     Safety stock is ``safety_days`` of regular demand (at list price, not featured); stock beyond
     ``cover_days`` of regular demand counts as excess, worth ``CLEARANCE_VALUE_OF_COST`` x cost per unit
-    cleared.
+    cleared. ``assume_stock`` gives SKUs without a stock level that many units; without it, a shop with no
+    stock levels at all is refused with the command that imports them.
     """
     ladder = validate_ladder(ladder)
     known = set(model.skus)
@@ -105,9 +107,19 @@ def build_candidates(
             latest, (Inventory.sku == latest.c.sku) & (Inventory.as_of == latest.c.as_of)
         )
     ).all()
+    counted = np.zeros(n, dtype=bool)
     for sku, qty, reserved in inv:
         if sku in pos:
             on_hand[pos[sku]] = max(int(qty) - int(reserved or 0), 0)
+            counted[pos[sku]] = True
+    if assume_stock is not None:
+        on_hand[~counted] = assume_stock
+    elif not counted.any():
+        raise DatabaseNotReady(
+            f"no stock levels for any of the {n:,} candidate SKUs on {sale_date}: import them with "
+            "`python cli.py import inventory FILE`, or plan on an assumption with --assume-stock N "
+            "(units on hand per SKU)"
+        )
 
     competitor = np.zeros(n, dtype=np.int64)
     latest_cp = (
@@ -159,7 +171,12 @@ def build_candidates(
         excess_units=excess,
         clearance_value_cents=np.asarray(cost * CLEARANCE_VALUE_OF_COST, dtype=np.float64),
         titles=[r.title for r in rows],
-        meta={"sale_date": sale_date.isoformat(), "signals": [s.id for s in signals or []]},
+        meta={
+            "sale_date": sale_date.isoformat(),
+            "signals": [s.id for s in signals or []],
+            "assumed_stock": int((~counted).sum()) if assume_stock is not None else 0,
+            "estimated_costs": sorted(r.sku for r in rows if (r.attributes or {}).get("cost_estimated")),
+        },
     )
 
 
