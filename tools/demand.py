@@ -49,17 +49,11 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from db.errors import FlashSaleError
 from db.models import (
     DemandModelRun,
-    FlashSalePlan,
-    MarketSignal,
     Order,
-    OrderLine,
-    PlanItem,
-    PlanStatus,
-    PriceHistory,
-    Product,
 )
-from db.sqlvalues import as_date, utc_now
+from db.sqlvalues import utc_now
 from tools.forecast import ForecastGrid
+from tools.sales_panel import INFERENCE_RULE, SalesPanel, last_sales_date, load_sales_panel
 from tools.signals import SignalEffect, signal_multipliers
 
 MODEL_VERSION = "loglog-eb-nb/1"
@@ -68,7 +62,6 @@ MIN_FIT_DAYS = 5  # selling days needed before a SKU gets its own elasticity reg
 TREND_HORIZON_YEARS = 0.5  # the trend is extrapolated at most this far past the window
 ELASTICITY_RANGE = (-8.0, -0.05)
 LIFT_RANGE = (1.0, 20.0)
-PROMO_DEPTH = 0.15  # without sale plans, a price this far below the 4-week median marks a promotion day
 
 FloatArray = NDArray[np.float64]
 ProgressCallback = Callable[[str, int, int], None]
@@ -85,231 +78,6 @@ class NoSalesHistory(DemandModelError):
 
 class UnknownSkus(DemandModelError):
     """Forecast asked for SKUs the model was not fitted on."""
-
-
-# ---- data ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class SalesPanel:
-    """Daily units, prices and flash-sale status of every product over ``[start, end]`` (both inclusive).
-
-    Arrays are (n SKUs, T days). ``active`` marks the days on which a SKU was on offer (from its first price
-    or sale in the window on); ``cap`` is the sale allocation on flash-sale days and ``inf`` otherwise.
-    """
-
-    skus: list[str]
-    categories: list[str]
-    brands: list[str]
-    list_price_cents: FloatArray
-    start: dt.date
-    end: dt.date
-    units: FloatArray
-    price: FloatArray
-    featured: NDArray[np.bool_]
-    cap: FloatArray
-    active: NDArray[np.bool_]
-    has_price_history: NDArray[np.bool_]
-    inferred_promotions: int = 0  # promotion days inferred from price cuts (logs without sale plans)
-    signal_log: FloatArray | None = None  # (n, T) log multiplier of the stored market signals, None = none
-    signal_ids: list[int] = field(default_factory=list)  # the market signals that touched the window
-
-    @property
-    def n_days(self) -> int:
-        return int(self.units.shape[1])
-
-    @property
-    def dates(self) -> list[dt.date]:
-        return [self.start + dt.timedelta(days=d) for d in range(self.n_days)]
-
-    @property
-    def weekday(self) -> NDArray[np.int64]:
-        """Weekday (Monday = 0) of each day of the panel."""
-        return (np.arange(self.n_days) + self.start.weekday()) % 7
-
-    @property
-    def censored(self) -> NDArray[np.bool_]:
-        """Sale days on which the allocation sold out, so demand is only known to be at least the cap."""
-        return self.featured & np.isfinite(self.cap) & (self.units >= self.cap) & self.active
-
-
-def last_sales_date(session: Session) -> dt.date | None:
-    """Date of the newest order line, or ``None`` when there are none."""
-    value = session.scalar(select(func.max(OrderLine.ts)))
-    return None if value is None else as_date(value)
-
-
-def load_sales_panel(session: Session, start: dt.date, end: dt.date) -> SalesPanel:
-    """Read products, daily sales, prices and closed flash-sale plans for ``[start, end]``."""
-    if end < start:
-        raise DemandModelError(f"window end {end} is before its start {start}")
-    n_days = (end - start).days + 1
-    products = session.execute(
-        select(Product.sku, Product.category, Product.brand, Product.list_price_cents)
-        .where(Product.is_product.is_(True))
-        .order_by(Product.sku)
-    ).all()
-    skus = [p.sku for p in products]
-    index = {sku: i for i, sku in enumerate(skus)}
-    n = len(skus)
-    units = np.zeros((n, n_days))
-    revenue = np.zeros((n, n_days))
-    start_ts = dt.datetime.combine(start, dt.time())
-    end_ts = dt.datetime.combine(end + dt.timedelta(days=1), dt.time())
-
-    day = func.date(OrderLine.ts)
-    sales = session.execute(
-        select(
-            OrderLine.sku,
-            day.label("day"),
-            func.sum(OrderLine.qty),
-            func.sum(OrderLine.qty * OrderLine.unit_price_cents),
-        )
-        .where(OrderLine.qty > 0, OrderLine.ts >= start_ts, OrderLine.ts < end_ts)
-        .group_by(OrderLine.sku, day)
-    ).all()
-    if sales:
-        frame = pd.DataFrame(sales, columns=["sku", "day", "units", "revenue"])
-        frame["row"] = frame["sku"].map(index)
-        frame = frame.dropna(subset=["row"])
-        cols = (pd.to_datetime(frame["day"]) - pd.Timestamp(start)).dt.days.to_numpy(dtype=np.int64)
-        rows = frame["row"].to_numpy(dtype=np.int64)
-        units[rows, cols] = frame["units"].to_numpy(dtype=np.float64)
-        revenue[rows, cols] = frame["revenue"].to_numpy(dtype=np.float64)
-
-    # Shelf prices: a step function per SKU from price_history.
-    price = np.full((n, n_days), np.nan)
-    first_price_col = np.full(n, n_days, dtype=np.int64)
-    history = session.execute(
-        select(PriceHistory.sku, PriceHistory.valid_from, PriceHistory.price_cents)
-        .where(PriceHistory.valid_from < end_ts)
-        .order_by(PriceHistory.sku, PriceHistory.valid_from)
-    ).all()
-    has_history = np.zeros(n, dtype=bool)
-    if history:
-        hist = pd.DataFrame(history, columns=["sku", "valid_from", "price"])
-        hist["row"] = hist["sku"].map(index)
-        hist = hist.dropna(subset=["row"])
-        hist["col"] = (pd.to_datetime(hist["valid_from"]).dt.normalize() - pd.Timestamp(start)).dt.days
-        for row, group in hist.groupby("row", sort=False):
-            r = int(row)  # type: ignore[arg-type]
-            change_cols = group["col"].to_numpy(dtype=np.int64)
-            values = group["price"].to_numpy(dtype=np.float64)
-            pos = np.searchsorted(change_cols, np.arange(n_days), side="right") - 1
-            price[r] = np.where(pos >= 0, values[np.clip(pos, 0, None)], np.nan)
-            has_history[r] = True
-            first_price_col[r] = max(int(change_cols[0]), 0)
-    # Without a price history: the daily mean unit price, carried forward (and back to the first day).
-    with np.errstate(invalid="ignore", divide="ignore"):
-        observed = np.where(units > 0, revenue / units, np.nan)
-    fill = ~has_history
-    if fill.any():
-        carried = np.array(pd.DataFrame(observed[fill].T).ffill().bfill().to_numpy().T)
-        price[fill] = carried
-    # Still missing (no history before the first days, or never sold): next known price, then list price.
-    price = np.array(pd.DataFrame(price.T).bfill().to_numpy().T, dtype=np.float64)
-    list_price = np.array([float(p.list_price_cents or 0) for p in products])
-    missing = np.isnan(price)
-    if missing.any():
-        price[missing] = np.broadcast_to(list_price[:, None], price.shape)[missing]
-
-    featured = np.zeros((n, n_days), dtype=bool)
-    cap = np.full((n, n_days), np.inf)
-    plans = session.execute(
-        select(FlashSalePlan.sale_date, PlanItem.sku, PlanItem.sale_price_cents, PlanItem.allocated_units)
-        .join(PlanItem, PlanItem.plan_id == FlashSalePlan.id)
-        .where(FlashSalePlan.status == PlanStatus.CLOSED, FlashSalePlan.sale_date.between(start, end))
-    ).all()
-    for sale_date, sku, sale_price, allocated in plans:
-        found = index.get(sku)
-        if found is None:
-            continue
-        i = found
-        col = (as_date(sale_date) - start).days
-        featured[i, col] = True
-        cap[i, col] = float(allocated) if allocated is not None else np.inf
-        if has_history[i] or units[i, col] == 0:
-            price[i, col] = float(sale_price)
-    inferred = 0
-    if not plans:
-        # A raw transaction log has no sale plans: treat temporary deep price cuts as promotion days, so
-        # that their extra demand is not read as price sensitivity.
-        promo = _infer_promotions(price, units) & ~has_history[:, None]
-        featured |= promo
-        inferred = int(promo.sum())
-
-    first_sale_col = np.where(units.any(axis=1), np.argmax(units > 0, axis=1), n_days)
-    first_col = np.minimum(first_sale_col, first_price_col)
-    active = np.arange(n_days)[None, :] >= first_col[:, None]
-    price = np.where(price > 0, price, np.nan)
-    price = np.where(np.isnan(price), np.maximum(list_price[:, None], 1.0), price)
-    return SalesPanel(
-        skus=skus,
-        categories=[p.category for p in products],
-        brands=[p.brand for p in products],
-        list_price_cents=list_price,
-        start=start,
-        end=end,
-        units=units,
-        price=price,
-        featured=featured,
-        cap=cap,
-        active=active,
-        has_price_history=has_history,
-        inferred_promotions=inferred,
-        **_signal_offsets(
-            session, skus, [p.category for p in products], [p.brand for p in products], start=start, end=end
-        ),
-    )
-
-
-def _signal_offsets(
-    session: Session,
-    skus: list[str],
-    categories: list[str],
-    brands: list[str],
-    *,
-    start: dt.date,
-    end: dt.date,
-) -> dict[str, Any]:
-    """Log multipliers (n, T) of the stored market signals valid in ``[start, end]`` (the same bounded
-    multipliers forecasts apply), so that the fit explains shocked days by their signal, not by base
-    demand."""
-    rows = session.scalars(
-        select(MarketSignal)
-        .where(MarketSignal.valid_from <= end, MarketSignal.valid_to >= start)
-        .order_by(MarketSignal.id)
-    ).all()
-    effects = []
-    for row in rows:
-        try:
-            effects.append(SignalEffect.from_row(row))
-        except ValueError:
-            continue
-    if not effects:
-        return {"signal_log": None, "signal_ids": []}
-    n_days = (end - start).days + 1
-    out = np.zeros((len(skus), n_days))
-    for t in range(n_days):
-        mult, _ = signal_multipliers(effects, skus, categories, brands, start + dt.timedelta(days=t))
-        out[:, t] = np.log(mult)
-    return {"signal_log": out, "signal_ids": [e.id for e in effects]}
-
-
-def _infer_promotions(price: FloatArray, units: FloatArray, depth: float = PROMO_DEPTH) -> NDArray[np.bool_]:
-    """Days whose observed price is at least ``depth`` below the SKU's rolling 4-week median price."""
-    observed = np.where(units > 0, price, np.nan)
-    rolling = (
-        pd.DataFrame(observed.T)
-        .rolling(window=29, center=True, min_periods=5)
-        .median()
-        .ffill()
-        .bfill()
-        .to_numpy()
-        .T
-    )
-    with np.errstate(invalid="ignore"):
-        return np.asarray((units > 0) & (price < (1.0 - depth) * rolling), dtype=bool)
 
 
 # ---- the model ----------------------------------------------------------------------------------------
@@ -357,12 +125,16 @@ class DemandModel:
     version: str = MODEL_VERSION
     metrics: dict[str, Any] = field(default_factory=dict)
     id: int | None = None
+    pool_groups: list[str] = field(default_factory=list)  # the group each SKU was pooled with; [] = category
+    period_days: int = 1  # length of the periods it was fitted on: 1 (daily) or 7 (weekly)
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._index = {sku: i for i, sku in enumerate(self.skus)}
+        if not self.pool_groups:
+            self.pool_groups = list(self.categories)
         cats = sorted(self.category_params)
-        self._cat_codes = np.array([cats.index(c) for c in self.categories], dtype=np.int64)
+        self._cat_codes = np.array([cats.index(c) for c in self.pool_groups], dtype=np.int64)
         self._dow = np.array([self.category_params[c]["dow"] for c in cats], dtype=np.float64).reshape(-1, 7)
 
     # -- lookups --
@@ -428,13 +200,17 @@ class DemandModel:
         prices_cents: ArrayLike,
         featured: bool | ArrayLike = True,
         signals: Sequence[SignalEffect] | None = None,
+        *,
+        days: int = 1,
     ) -> ForecastGrid:
-        """Forecast demand of ``skus`` on ``date`` at each candidate price.
+        """Forecast demand of ``skus`` over ``days`` days from ``date`` at each candidate price.
 
         ``prices_cents`` is (n, k) (or (n,) for one price each) in cents, positive. ``featured`` says
-        whether the SKUs are in that day's flash sale (a bool or one per SKU). ``signals`` are applied as
-        bounded multipliers (pass ``tools.signals.active_signals(session, date)`` to use the stored ones);
-        the grid lists which signals touched each SKU.
+        whether the SKUs are in that day's flash sale (a bool, or one bool or intensity in [0, 1] per SKU).
+        ``signals`` are applied as bounded multipliers (pass ``tools.signals.active_signals(session, date)``
+        to use the stored ones); the grid lists which signals touched each SKU. A model fitted on weeks
+        forecasts a day as a seventh of its week (no weekday profile: weekly data have none); the negative
+        binomial's size scales with the length, so the demand of ``days`` days is a sum of daily demands.
         """
         skus = list(skus)
         prices = np.asarray(prices_cents)
@@ -447,11 +223,13 @@ class DemandModel:
         if prices.size and (not np.all(np.isfinite(prices)) or np.any(prices <= 0)):
             raise DemandModelError("prices_cents must be positive and finite")
         rows = self.rows(skus)
-        feat = np.broadcast_to(np.asarray(featured, dtype=bool), (len(skus),))
+        feat = np.broadcast_to(np.asarray(featured, dtype=np.float64), (len(skus),))
+        scale = days / self.period_days
         log_mean = (
             self.log_base(date, rows)[:, None]
+            + np.log(scale)
             + self.elasticity[rows, None] * np.log(prices / self.ref_price_cents[rows, None])
-            + np.where(feat, np.log(self.lift[rows]), 0.0)[:, None]
+            + (feat * np.log(self.lift[rows]))[:, None]
         )
         touched: list[list[int]] = [[] for _ in skus]
         if signals:
@@ -467,10 +245,14 @@ class DemandModel:
             skus=skus,
             prices_cents=np.rint(prices).astype(np.int64),
             mean=np.exp(log_mean),
-            dispersion=self.dispersion[rows],
+            dispersion=self.dispersion[rows] * scale,
             signal_ids=touched,
             model_id=self.id,
-            meta={"date": date.isoformat(), "featured": bool(feat.all()) if len(feat) else bool(featured)},
+            meta={
+                "date": date.isoformat(),
+                "days": days,
+                "featured": bool((feat > 0).all()) if len(feat) else bool(featured),
+            },
         )
 
     # -- persistence --
@@ -494,6 +276,8 @@ class DemandModel:
             "dispersion": floats(self.dispersion),  # None = Poisson
             "selling_days": [int(v) for v in self.selling_days],
             "categories": self.category_params,
+            "pool_group": list(self.pool_groups),
+            "period_days": self.period_days,
         }
 
     @classmethod
@@ -524,6 +308,8 @@ class DemandModel:
             version=run.version,
             metrics=dict(run.metrics or {}),
             id=run.id,
+            pool_groups=list(p.get("pool_group") or p["category"]),
+            period_days=int(p.get("period_days") or 1),
         )
 
 
@@ -746,35 +532,90 @@ def _levels(y: FloatArray, act: NDArray[np.bool_], log_rest: FloatArray, n_days:
     return np.asarray(np.log(total / np.maximum(denom, 1e-12)), dtype=np.float64)
 
 
-def _flash_lifts(
-    y: FloatArray,
-    sale: NDArray[np.bool_],
-    log_no_lift: FloatArray,
-    cat_of: NDArray[np.int64],
-    prior_log_lift: FloatArray,
-) -> FloatArray:
-    """Per-SKU log flash lift: its category's, shrunk toward the shop's by empirical Bayes.
+@dataclass(frozen=True)
+class LiftEstimate:
+    """The sale lift of one pooling group: the raw estimate, its standard error, the value shrunk toward
+    no lift and its 90 % interval (log scale), from ``periods`` promoted periods."""
 
-    A category's raw log lift is log(observed / expected-without-lift units) over its SKUs' sale days
-    (se from the Poisson count); category values are pooled toward the shop mean with DerSimonian-Laird
-    weights. A category without sale days keeps ``prior_log_lift`` (the pooled GLM's estimate, 0 = none).
-    SKU-level lifts are not estimated: a SKU is featured on a handful of days at most, and when all of them
-    sold out its own censored-data estimate is unbounded."""
-    n_cat = len(prior_log_lift)
-    obs = np.bincount(cat_of, weights=np.where(sale, y, 0.0).sum(axis=1), minlength=n_cat)
-    exp_ = np.bincount(cat_of, weights=np.where(sale, np.exp(log_no_lift), 0.0).sum(axis=1), minlength=n_cat)
-    has = exp_ > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        raw = np.where(has, np.log(np.maximum(obs, 0.5) / np.where(has, exp_, 1.0)), np.nan)
-        raw_se = np.where(has, np.sqrt(1.0 / np.maximum(obs, 0.5)), np.inf)
-    cat_mean = np.where(has, raw, np.asarray(prior_log_lift, dtype=np.float64))
-    if has.sum() >= 3:
-        shop_mean, tau2, _ = _pool_with_se(raw[has], raw_se[has])
-        w = np.where(has, tau2 / (tau2 + np.where(has, raw_se, 1.0) ** 2), 0.0)
-        cat_mean = np.where(has, shop_mean + w * (np.nan_to_num(raw) - shop_mean), cat_mean)
-    return np.asarray(
-        np.clip(cat_mean[cat_of], np.log(LIFT_RANGE[0]), np.log(LIFT_RANGE[1])), dtype=np.float64
-    )
+    raw: float
+    se: float
+    log_lift: float
+    low: float
+    high: float
+    periods: int
+    at_bound: bool
+
+
+def _group_lift(y: FloatArray, s: FloatArray, mu0: FloatArray) -> tuple[float, float, int]:
+    """Poisson MLE of the log lift ``l`` in ``E[y] = mu0 exp(l s)`` over promoted cells (``s > 0``), by
+    Newton's method, with a quasi-Poisson standard error; (nan, inf, 0) without promoted cells."""
+    cells = s > 0
+    m = int(cells.sum())
+    if m == 0:
+        return float("nan"), float("inf"), 0
+    yy, ss, mm = y[cells], s[cells], mu0[cells]
+    lam = 0.0
+    for _ in range(50):
+        mu = mm * np.exp(lam * ss)
+        grad = float((ss * (yy - mu)).sum())
+        hess = float((ss * ss * mu).sum())
+        if hess <= 1e-12:
+            break
+        step = grad / hess
+        lam = float(np.clip(lam + step, -3.0, 6.0))
+        if abs(step) < 1e-8:
+            break
+    mu = mm * np.exp(lam * ss)
+    info = float((ss * ss * mu).sum())
+    phi = max(1.0, float(((yy - mu) ** 2 / np.maximum(mu, 1e-9)).sum() / max(m - 1, 1)))
+    return lam, float(np.sqrt(phi / info)) if info > 0 else float("inf"), m
+
+
+def _flash_lifts(
+    y: FloatArray, intensity: FloatArray, log_no_lift: FloatArray, group_of: NDArray[np.int64], n_groups: int
+) -> tuple[FloatArray, list[LiftEstimate]]:
+    """Per-SKU log sale lift: its pooling group's, estimated on the group's promoted periods and shrunk
+    toward no lift (log lift 0) by empirical Bayes.
+
+    A group's raw log lift is the Poisson MLE over its promoted periods (``intensity`` in (0, 1]: the share of
+    the period and of the locations under promotion); the between-group variance ``tau2`` of true lifts around
+    no lift comes from the groups with data (method of moments), and each group keeps
+    ``raw * tau2 / (tau2 + se^2)``: little evidence, little lift. A group without promoted periods gets no
+    lift, with the prior's interval. SKU-level lifts are not estimated: a SKU is promoted on a handful of
+    periods at most, and when all of them sold out its own estimate is unbounded. A raw estimate outside
+    :data:`LIFT_RANGE` is reported (``at_bound``), never used as it is."""
+    raws = []
+    for g in range(n_groups):
+        members = group_of == g
+        raws.append(_group_lift(y[members], intensity[members], np.exp(log_no_lift[members])))
+    raw = np.array([r[0] for r in raws])
+    se = np.array([r[1] for r in raws])
+    has = np.isfinite(raw) & np.isfinite(se)
+    tau2 = float(max(np.mean(raw[has] ** 2 - se[has] ** 2), 0.0)) if has.any() else 0.0
+    lo_bound, hi_bound = np.log(LIFT_RANGE[0]), np.log(LIFT_RANGE[1])
+    estimates = []
+    for g in range(n_groups):
+        if has[g]:
+            w = tau2 / (tau2 + se[g] ** 2) if tau2 > 0 else 0.0
+            post = float(raw[g] * w)
+            sd = float(np.sqrt(w) * se[g])
+        else:
+            post, sd = 0.0, float(np.sqrt(tau2))
+        at_bound = bool(has[g] and not lo_bound - 1e-9 <= raw[g] <= hi_bound + 1e-9)
+        post = float(np.clip(post, lo_bound, hi_bound))
+        estimates.append(
+            LiftEstimate(
+                raw=float(raw[g]),
+                se=float(se[g]),
+                log_lift=post,
+                low=float(np.clip(post - 1.645 * sd, lo_bound, hi_bound)),
+                high=float(np.clip(post + 1.645 * sd, lo_bound, hi_bound)),
+                periods=raws[g][2],
+                at_bound=at_bound,
+            )
+        )
+    per_sku = np.array([estimates[g].log_lift for g in group_of], dtype=np.float64)
+    return per_sku, estimates
 
 
 def _pool_with_se(estimates: FloatArray, se: FloatArray) -> tuple[float, float, float]:
@@ -838,12 +679,39 @@ def fit_panel(
         return _fit_panel(panel, progress, started)
 
 
+#: Least SKUs per group for pooling by a level of the hierarchy.
+MIN_POOL_SIZE = 3
+
+
+def pooling_groups(panel: SalesPanel) -> tuple[list[str], str]:
+    """The group each SKU borrows strength from, and the level used: its category when the shop has several
+    categories of at least :data:`MIN_POOL_SIZE` SKUs; else the first of department, sub-category and brand
+    that has; else a price band (quartiles of the list price); else the whole shop."""
+
+    def usable(labels: list[str]) -> bool:
+        counts = pd.Series([x for x in labels if x and x != "uncategorised"]).value_counts()
+        return bool((counts >= MIN_POOL_SIZE).sum() >= 2)
+
+    if usable(panel.categories):
+        return list(panel.categories), "category"
+    for level in ("department", "sub_category", "brand"):
+        labels = panel.pool_labels.get(level)
+        if labels is not None and usable(labels):
+            return [x or "unknown" for x in labels], level
+    if len(panel.skus) >= 4 * MIN_POOL_SIZE:
+        prices = pd.Series(panel.list_price_cents).rank(method="first")
+        bands = pd.qcut(prices, 4, labels=False)
+        return [f"price band {int(b) + 1} of 4" for b in bands], "price band"
+    return ["shop"] * len(panel.skus), "shop"
+
+
 def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: float) -> DemandModel:
     n, n_days = panel.units.shape
-    cats = sorted(set(panel.categories))
-    cat_of = np.array([cats.index(c) for c in panel.categories], dtype=np.int64)
+    groups, pooled_by = pooling_groups(panel)
+    cats = sorted(set(groups))
+    cat_of = np.array([cats.index(c) for c in groups], dtype=np.int64)
     selling_days = (panel.units > 0).sum(axis=1).astype(np.int64)
-    years = (np.arange(n_days) - (n_days - 1)) / 365.25  # 0 at window end
+    years = (np.arange(n_days) - (n_days - 1)) * panel.period_days / 365.25  # 0 at window end
 
     # Reference price: list price when known, else the median price over the active window.
     active_price = np.where(panel.active, panel.price, np.nan)
@@ -957,10 +825,12 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
     lift_log = lift_c[cat_of].copy()
     level = np.zeros(n)
     dispersion = np.full(n, np.inf)
+    intensity = np.where(act, panel.featured, 0.0)
+    lifts: list[LiftEstimate] = []
     for _em in range(3):
         for _ in range(2):
             level = _levels(y, act, no_lift + lift_log[:, None] * panel.featured, n_days)
-            lift_log = _flash_lifts(y, panel.featured & act, level[:, None] + no_lift, cat_of, lift_c)
+            lift_log, lifts = _flash_lifts(y, intensity, level[:, None] + no_lift, cat_of, len(cats))
         mu_all = np.exp(level[:, None] + no_lift + lift_log[:, None] * panel.featured)
         for c in range(len(cats)):
             members = cat_of == c
@@ -970,12 +840,21 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
             break
         r_idx, t_idx = np.nonzero(censored)
         y[r_idx, t_idx] = _censored_mean(mu_all[r_idx, t_idx], panel.cap[r_idx, t_idx], dispersion[r_idx])
-    lift_by_cat = {c: float(np.exp(np.median(lift_log[cat_of == c]))) for c in range(len(cats))}
     for c, name in enumerate(cats):
         r_c = float(dispersion[cat_of == c][0]) if (cat_of == c).any() else np.inf
-        category_params[name]["lift"] = lift_by_cat[c]
-        category_params[name]["lift_pooled_glm"] = float(np.exp(lift_c[c]))
-        category_params[name]["dispersion"] = None if not np.isfinite(r_c) else r_c
+        est = lifts[c]
+        category_params[name].update(
+            {
+                "lift": float(np.exp(est.log_lift)),
+                "lift_low": float(np.exp(est.low)),
+                "lift_high": float(np.exp(est.high)),
+                "lift_raw": None if not np.isfinite(est.raw) else float(np.exp(est.raw)),
+                "lift_periods": est.periods,
+                "lift_at_bound": est.at_bound,
+                "lift_pooled_glm": float(np.exp(lift_c[c])),
+                "dispersion": None if not np.isfinite(r_c) else r_c,
+            }
+        )
     tick("levels, lifts, dispersion", 2)
 
     fitted = mu_all[usable]
@@ -985,17 +864,24 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         "n_skus": n,
         "n_sku_days": int(act.sum()),
         "n_units": float(panel.units[act].sum()),
-        "n_sale_days": int((panel.featured & act).sum()),
+        "n_sale_days": int(((panel.featured > 0) & act).sum()),
+        "period_days": panel.period_days,
+        "pooled_by": pooled_by,
+        "promotion_source": panel.promotion_source,
+        "lift_at_bound": [cats[c] for c, est in enumerate(lifts) if est.at_bound],
         "n_censored_days": int(censored.sum()),
         "n_own_elasticities": int(np.isfinite(own[:, 2]).sum()),
         "in_sample_wape": float(np.abs(observed - fitted).sum() / max(observed.sum(), 1e-9)),
         "price_source": "price_history" if panel.has_price_history.any() else "order_lines",
         "inferred_promotion_days": panel.inferred_promotions,
+        "inference_rule": INFERENCE_RULE if panel.inferred_promotions else None,
         "market_signals_in_window": panel.signal_ids,
     }
     return DemandModel(
         skus=panel.skus,
         categories=panel.categories,
+        pool_groups=groups,
+        period_days=panel.period_days,
         brands=panel.brands,
         ref_price_cents=ref,
         level=level,
