@@ -887,35 +887,18 @@ def fit(
     window_days: int = typer.Option(365, min=28, help="Days of history to fit on, ending at --window-end."),
 ) -> None:
     """Fit the demand model on the order history and store it (the plans record which model they used)."""
-    from rich.table import Table
 
     from tools.demand import fit_demand_model, save_demand_model
+    from tools.model_report import demand_model_lines, demand_model_table
 
     end = parse_date_option(window_end, "--window-end")
     factory = session_factory()
     with _stage_progress() as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
-    table = Table(title=f"Demand model {model_id} ({model.window_start} to {model.window_end})")
-    for col in ("category", "SKUs", "elasticity", "τ²", "flash lift", "NB size r"):
-        table.add_column(col, justify="left" if col == "category" else "right")
-    for name, p in sorted(model.category_params.items()):
-        disp = p.get("dispersion")
-        table.add_row(
-            name,
-            f"{model.categories.count(name):,}",
-            f"{p['elasticity']:.2f}",
-            f"{p['elasticity_tau2']:.3f}",
-            f"{p.get('lift', float('nan')):.2f}",
-            "Poisson" if disp is None else f"{disp:.1f}",
-        )
-    console.print(table)
-    m = model.metrics
-    console.print(
-        f"{m['n_skus']:,} SKUs, {m['n_sku_days']:,} SKU-days, {m['n_sale_days']:,} sale days "
-        f"({m['n_censored_days']:,} sold out), {m['n_own_elasticities']:,} own elasticity fits; "
-        f"prices from {m['price_source']}; fitted in {m['fit_seconds']:.1f} s. Stored as model {model_id}."
-    )
+    console.print(demand_model_table(model))
+    for line in demand_model_lines(model, model_id):
+        console.print(line, highlight=False, markup=False)
 
 
 @app.command()

@@ -872,7 +872,7 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         "n_censored_days": int(censored.sum()),
         "n_own_elasticities": int(np.isfinite(own[:, 2]).sum()),
         "in_sample_wape": float(np.abs(observed - fitted).sum() / max(observed.sum(), 1e-9)),
-        "price_source": "price_history" if panel.has_price_history.any() else "order_lines",
+        "price_source": "price_history" if panel.has_price_history.any() else panel.source.replace(" ", "_"),
         "inferred_promotion_days": panel.inferred_promotions,
         "inference_rule": INFERENCE_RULE if panel.inferred_promotions else None,
         "market_signals_in_window": panel.signal_ids,

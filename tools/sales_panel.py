@@ -82,6 +82,7 @@ class SalesPanel:
     active: NDArray[np.bool_]
     has_price_history: NDArray[np.bool_]
     period_days: int = 1
+    source: str = "order lines"  # or "sales periods"
     locations: list[str] | None = None  # per series, when the panel is per (SKU, location)
     pool_labels: dict[str, list[str]] = field(default_factory=dict)  # hierarchy levels for pooling
     promotion_source: str = "none"  # where ``featured`` came from
@@ -167,6 +168,7 @@ def load_sales_panel(
         active=data["active"],
         has_price_history=data["has_history"],
         period_days=data["period_days"],
+        source=data["source"],
         locations=data.get("locations"),
         pool_labels=_pool_labels(series_products),
         promotion_source=data["promotion_source"],
@@ -280,6 +282,7 @@ def _from_order_lines(session: Session, products: list[Any], start: dt.date, end
         "active": active,
         "has_history": has_history,
         "period_days": 1,
+        "source": "order lines",
         "promotion_source": "+".join(sources) or "none",
         "inferred": inferred,
     }
@@ -422,6 +425,7 @@ def _from_sales_periods(
         "active": active,
         "has_history": np.zeros(n, dtype=bool),
         "period_days": days,
+        "source": "sales periods",
         "promotion_source": "+".join(sources) or "none",
         "inferred": 0,
     }

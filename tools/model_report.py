@@ -1,0 +1,78 @@
+"""A fitted demand model in the terminal: per pooling group its elasticity, sale lift (with the interval and
+the evidence behind it) and dispersion, and in words what the fit was made of."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.table import Table
+
+from tools.demand import DemandModel
+
+
+def demand_model_table(model: DemandModel) -> Table:
+    """One row per pooling group (the category, or the level the fit pooled by)."""
+    m = model.metrics
+    unit = "week" if model.period_days == 7 else "day"
+    table = Table(
+        title=f"Demand model {model.id} ({model.window_start} to {model.window_end}, per {unit}, "
+        f"pooled by {m.get('pooled_by', 'category')})",
+        caption="elast.: price elasticity; lift: the demand multiplier when promoted, shrunk toward 1 (no "
+        "lift) where promoted periods are few, with its 90 % interval; NB r: negative-binomial size",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    rows = []
+    for name, p in sorted(model.category_params.items()):
+        disp = p.get("dispersion")
+        low, high = p.get("lift_low"), p.get("lift_high")
+        lift = f"{p.get('lift', float('nan')):.2f}" + (" (at bound)" if p.get("lift_at_bound") else "")
+        rows.append(
+            [
+                name,
+                f"{model.pool_groups.count(name):,}",
+                f"{p['elasticity']:.2f}",
+                f"{p['elasticity_tau2']:.3f}",
+                lift,
+                "–" if low is None or high is None else f"{low:.2f}–{high:.2f}",
+                f"{int(p.get('lift_periods') or 0):,}",
+                "Poisson" if disp is None else f"{disp:.1f}",
+            ]
+        )
+    headers = ["group", "SKUs", "elast.", "τ²", "lift", "90 %", f"promo {unit}s", "NB r"]
+    for j, header in enumerate(headers):
+        if j == 0:
+            table.add_column(header, overflow="fold")
+            continue
+        width = max([len(header)] + [len(r[j]) for r in rows])
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
+    """What the fit was made of, in words (units, sources, inferred promotions, estimates at a bound)."""
+    m = model.metrics
+    unit = "week" if model.period_days == 7 else "day"
+    source = m.get("promotion_source", "none")
+    prices = m["price_source"].replace("_", " ")
+    lines = [
+        f"{m['n_skus']:,} SKUs, {m['n_sku_days']:,} SKU-{unit}s, {m['n_sale_days']:,} promoted SKU-{unit}s "
+        f"(promotions from: {source}; {m['n_censored_days']:,} sold out), {m['n_own_elasticities']:,} own "
+        f"elasticity fits; prices from {prices}; fitted in {m['fit_seconds']:.1f} s. "
+        f"Stored as model {model_id}."
+    ]
+    if m.get("inferred_promotion_days"):
+        lines.append(
+            f"Inferred {m['inferred_promotion_days']:,} promotion {unit}s from price cuts (the shop has no "
+            f"promotion labels): {m['inference_rule']}. Import the promotion calendar to replace the "
+            "guess."
+        )
+    if m.get("lift_at_bound"):
+        lines.append(
+            "The raw sale lift of " + ", ".join(m["lift_at_bound"]) + " fell outside the allowed range: the "
+            "data do not identify it (too few or inconsistent promoted periods); the reported lift is shrunk."
+        )
+    if model.period_days == 7:
+        lines.append("Weekly data: a day's forecast is a seventh of its week (no weekday profile).")
+    return lines
