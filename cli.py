@@ -910,29 +910,24 @@ def backtest(
         Path("out") / "backtest.png", help="Where to save the chart (PNG); --no-chart to skip it."
     ),
     no_chart: bool = typer.Option(False, "--no-chart", help="Do not save a chart."),
+    by_location: bool = typer.Option(
+        False, "--by-location", help="Score per product and location (store) of a sales-period history."
+    ),
 ) -> None:
-    """Score the demand model on held-out weeks: WAPE and bias vs a naive baseline and the simulator's truth,
-    and elasticity recovery against the true elasticities."""
+    """Score the demand model on held-out weeks against zero, naive and training-mean forecasts (and the
+    simulator's truth): WAPE, bias, MAE, RMSSE, interval coverage and pinball loss, the lift on held-out
+    promoted periods, and elasticity recovery against the true elasticities of a simulated shop."""
     from rich.table import Table
 
     from tools.backtest import run_backtest, save_chart
+    from tools.model_report import backtest_lines, backtest_table
 
     factory = session_factory()
     with _stage_progress() as progress, factory() as session:
-        result = run_backtest(session, weeks=weeks, progress=progress)
-    table = Table(
-        title=f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
-        f"hold-out {result.holdout_start}..{result.holdout_end}, {result.n_skus:,} SKUs"
-    )
-    for col in ("forecaster", "level", "WAPE", "bias"):
-        table.add_column(col, justify="left" if col in ("forecaster", "level") else "right")
-    for s in result.scores:
-        table.add_row(s.forecaster, s.level, f"{s.wape:.1%}", f"{s.bias:+.1%}")
-    console.print(table)
-    for forecaster, level in (("model", "sku-day"), ("model", "category-day"), ("model P50", "sku-day")):
-        gain = result.improvement_over_naive(level, forecaster)
-        if gain is not None:
-            console.print(f"WAPE reduction vs naive, {forecaster} at {level} level: {gain:+.1%}")
+        result = run_backtest(session, weeks=weeks, by_location=by_location, progress=progress)
+    console.print(backtest_table(result))
+    for line in backtest_lines(result):
+        console.print(line, highlight=False)
     for note in result.notes:
         console.print(f"[yellow]Note:[/] {note}")
     if result.elasticity:

@@ -21,7 +21,7 @@ from db.importers import ImportOptions, import_file
 from db.migrate import upgrade
 from db.models import DemandModelRun, MarketSignal, OrderLine, SignalDirection, SignalScope, SimSkuTruth
 from tests.synthetic_shop import ShopTruth, build_synthetic_shop
-from tools.backtest import run_backtest, save_chart
+from tools.backtest import _score, pinball, rmsse, run_backtest, save_chart
 from tools.demand import (
     DemandModel,
     DemandModelError,
@@ -225,12 +225,20 @@ def test_backtest_scores_model_naive_and_truth(demo_shop: Any, tmp_path: Path) -
     assert result.holdout_end - result.holdout_start == dt.timedelta(days=13)
     assert result.fit_window[1] == result.holdout_start - dt.timedelta(days=1)
     names = {(s.forecaster, s.level) for s in result.scores}
-    for forecaster in ("model", "naive", "truth"):
-        assert (forecaster, "sku-day") in names and (forecaster, "category-day") in names
+    for forecaster in ("zero", "naive", "training mean", "model", "truth"):
+        for level in ("sku-day", "category-day", "total-day"):
+            assert (forecaster, level) in names
+    assert ("model median", "sku-day") in names and ("model median", "total-day") not in names
     for score in result.scores:
         assert np.isfinite(score.wape) and score.wape >= 0
+    zero = result.score("zero", "sku-day")
+    assert zero is not None and zero.wape == pytest.approx(1.0) and zero.bias == pytest.approx(-1.0)
+    mean = result.score("model", "sku-day")
+    assert mean is not None and mean.coverage_80 is not None and 0.5 < mean.coverage_80 <= 1.0
+    assert mean.pinball is not None and mean.pinball > 0 and np.isfinite(mean.rmsse)
     # The oracle bounds what any forecast can do; the model's totals are not far off.
     model, truth = result.score("model", "category-day"), result.score("truth", "category-day")
+    assert result.ratio("naive", "sku-day", "rmsse") is not None
     assert model is not None and truth is not None
     assert abs(model.bias) < 0.25
     assert result.elasticity and result.elasticity[0].spearman > 0.3
@@ -362,3 +370,21 @@ def test_cli_backtest_prints_scores_and_saves_a_chart(
         bad.exit_code == 2
         and "Invalid value for '--weeks': Input should be greater than or equal to 1" in words
     )
+
+
+def test_backtest_metrics_match_hand_computed_values() -> None:
+
+    actual = np.array([[0.0, 2.0, 4.0], [1.0, 1.0, 1.0]])
+    pred = np.array([[1.0, 2.0, 2.0], [1.0, 1.0, 3.0]])
+    train = np.array([[0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]])  # the second series never changes
+    score = _score("model", "sku-day", pred, actual, train)
+    assert score.wape == pytest.approx((1 + 0 + 2 + 0 + 0 + 2) / 9)
+    assert score.bias == pytest.approx((1 - 2 + 2) / 9)
+    assert score.mae == pytest.approx(5 / 6)
+    # series 1: RMSE sqrt((1 + 0 + 4) / 3) over the naive step RMSE sqrt((4 + 4 + 4) / 3) = 2; series 2 has
+    # no scale and is left out
+    assert score.rmsse == pytest.approx(np.sqrt(5 / 3) / 2)
+    assert rmsse(pred, actual, train, np.array([1.0, 1.0])) == pytest.approx(np.sqrt(5 / 3) / 2)
+    q = {0.1: np.array([[0.0]]), 0.5: np.array([[1.0]]), 0.9: np.array([[2.0]])}
+    # y = 3: losses 0.1 * 3, 0.5 * 2, 0.9 * 1
+    assert pinball(q, np.array([[3.0]])) == pytest.approx((0.3 + 1.0 + 0.9) / 3)

@@ -1,16 +1,23 @@
-"""Backtest of the demand model: hold out the last weeks of history, forecast them, score the forecasts.
+"""Backtest of the demand model: hold out the last periods of history, forecast them, score the forecasts.
 
-Scores, at SKU-day and category-day level, the WAPE (sum |forecast - actual| / sum actual) and the bias
-(sum (forecast - actual) / sum actual) of
+Daily history (order lines) holds out the last ``weeks`` weeks of days; weekly history (sales periods) the
+last ``weeks`` weeks. Forecasters, each scored at the SKU-period level, per category and for the shop total:
 
-* the demand model fitted on the history before the hold-out (at each day's actual price, flash-sale
-  status and allocation: expected sales ``E[min(D, cap)]``, with the market signals active that day);
-* a naive baseline: the same-weekday mean of the 4 weeks before the hold-out (capped at the allocation);
-* the simulator's true expected demand (an oracle: the best any model could do), when the shop is simulated.
+* ``zero``: nothing sells (its WAPE is 100 % by definition: a forecast above that does worse than nothing);
+* ``naive``: the same-weekday mean of the 4 weeks before the hold-out (weekly data: the last week);
+* ``training mean``: the SKU's mean per period over its active training periods;
+* ``model``: the demand model fitted on the history before the hold-out, at each period's actual price,
+  promotion status and allocation, with the market signals of the day: its mean ``E[min(D, cap)]``;
+* ``model median``: its median (the point forecast that minimises absolute error; for slow sellers it is
+  0): labelled a median, never read as a forecast of totals, so it is scored at the SKU level only;
+* ``truth`` and ``truth median``: the simulator's true expected demand (an oracle), when the shop is
+  simulated.
 
-The model and the oracle are scored twice: with their mean (``E[min(D, cap)]``, the forecast that totals add
-up and that bias is about) and with their median (``P50``, the point forecast that minimises absolute
-error and therefore WAPE; for slow sellers the two differ a lot: at 0.3 units a day the median is 0).
+Metrics: WAPE (sum |f - y| / sum y), bias (sum (f - y) / sum y), MAE, and RMSSE (the M5 competition's scaled
+error: a series' hold-out RMSE over the RMSE of the one-step naive forecast on its training periods; averaged
+over series weighted by their training units); for the model, the share of actuals within its 10 %-90 %
+interval and the mean pinball loss of its 10/50/90 % quantiles. On held-out promoted periods: the sale lift
+the model applied against the lift the periods showed (actual units over the model's forecast without lift).
 
 It also scores elasticity recovery against the simulator's true elasticities: median absolute error and
 Spearman rank correlation, for SKUs with at least 30 selling days and for all SKUs. This module reads the
@@ -19,6 +26,7 @@ simulator's hidden truth (``sim_*`` tables); the assistant never does.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -34,16 +42,15 @@ from sqlalchemy.orm import Session
 
 from db.models import SimRun, SimSkuTruth
 from tools.demand import (
+    DEFAULT_WINDOW_DAYS,
     DemandModel,
     DemandModelError,
     NoSalesHistory,
     ProgressCallback,
-    SalesPanel,
-    fit_demand_model,
-    last_sales_date,
-    load_sales_panel,
+    fit_panel,
 )
 from tools.forecast import ForecastGrid
+from tools.sales_panel import SalesPanel, last_sales_date, load_sales_panel
 from tools.signals import active_signals
 from tools.simulator import load_world
 
@@ -53,10 +60,14 @@ MIN_SELLING_DAYS = 30
 
 @dataclass(frozen=True)
 class ForecastScore:
-    forecaster: str  # "model", "model P50", "naive", "truth", "truth P50"
-    level: str  # "sku-day" | "category-day"
+    forecaster: str  # "zero", "naive", "training mean", "model", "model median", "truth", "truth median"
+    level: str  # "sku-day" | "category-day" | "total-day" (or -week)
     wape: float
     bias: float
+    mae: float = float("nan")
+    rmsse: float = float("nan")
+    coverage_80: float | None = None  # share of actuals within the 10 %-90 % interval (the model)
+    pinball: float | None = None  # mean pinball loss of the 10/50/90 % quantiles (the model)
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,10 @@ class BacktestResult:
     dates: list[dt.date] = field(default_factory=list)
     elasticity_pairs: tuple[list[float], list[float]] = ([], [])  # (true, estimated), >= 30 selling days
     notes: list[str] = field(default_factory=list)
+    period: str = "day"  # "day" or "week"
+    series_level: str = "sku-day"  # the level of single series: "sku-day", "sku-week", "sku×location-week"
+    promoted_lift: tuple[float, float] | None = None  # (model's lift, lift seen in the hold-out)
+    promoted_scores: list[ForecastScore] = field(default_factory=list)  # SKU level, promoted periods only
 
     def score(self, forecaster: str, level: str) -> ForecastScore | None:
         for s in self.scores:
@@ -88,12 +103,13 @@ class BacktestResult:
                 return s
         return None
 
-    def improvement_over_naive(self, level: str = "sku-day", forecaster: str = "model") -> float | None:
-        """Relative WAPE reduction of ``forecaster`` against the naive baseline (0.15 = 15 % better)."""
-        model, naive = self.score(forecaster, level), self.score("naive", level)
-        if model is None or naive is None or naive.wape == 0:
+    def ratio(self, baseline: str, level: str, metric: str = "wape") -> float | None:
+        """The model mean's ``metric`` over the ``baseline``'s at ``level`` (below 1: the model is better)."""
+        model, other = self.score("model", level), self.score(baseline, level)
+        if model is None or other is None:
             return None
-        return 1.0 - model.wape / naive.wape
+        a, b = getattr(model, metric), getattr(other, metric)
+        return None if not (np.isfinite(a) and np.isfinite(b)) or b == 0 else float(a / b)
 
 
 def _wape_bias(pred: FloatArray, actual: FloatArray) -> tuple[float, float]:
@@ -103,6 +119,36 @@ def _wape_bias(pred: FloatArray, actual: FloatArray) -> tuple[float, float]:
     return float(np.abs(pred - actual).sum() / total), float((pred - actual).sum() / total)
 
 
+def rmsse(pred: FloatArray, actual: FloatArray, train: FloatArray, weights: FloatArray) -> float:
+    """Mean over series (rows) of the hold-out RMSE scaled by the in-sample one-step naive RMSE, weighted by
+    ``weights`` (training units); series whose training periods never change are left out."""
+    scale = (
+        np.sqrt(np.mean(np.diff(train, axis=1) ** 2, axis=1)) if train.shape[1] > 1 else np.zeros(len(train))
+    )
+    err = np.sqrt(np.mean((pred - actual) ** 2, axis=1))
+    ok = scale > 0
+    if not ok.any() or weights[ok].sum() <= 0:
+        return float("nan")
+    return float(np.average(err[ok] / scale[ok], weights=weights[ok]))
+
+
+def pinball(quantiles: dict[float, FloatArray], actual: FloatArray) -> float:
+    """Mean pinball loss over the quantile levels and the cells."""
+    losses = []
+    for q, f in quantiles.items():
+        diff = actual - f
+        losses.append(np.mean(np.maximum(q * diff, (q - 1) * diff)))
+    return float(np.mean(losses))
+
+
+def _score(name: str, level: str, pred: FloatArray, actual: FloatArray, train: FloatArray) -> ForecastScore:
+    wape, bias = _wape_bias(pred, actual)
+    weights = train.sum(axis=1)
+    return ForecastScore(
+        name, level, wape, bias, float(np.mean(np.abs(pred - actual))), rmsse(pred, actual, train, weights)
+    )
+
+
 def _by_category(values: FloatArray, cat_codes: NDArray[np.int64], n_cat: int) -> FloatArray:
     """(n SKUs, T) -> (n categories, T) sums."""
     out = np.zeros((n_cat, values.shape[1]))
@@ -110,17 +156,26 @@ def _by_category(values: FloatArray, cat_codes: NDArray[np.int64], n_cat: int) -
     return out
 
 
-def _naive(session: Session, holdout: SalesPanel, weeks_back: int = 4) -> FloatArray:
-    """Same-weekday mean of the ``weeks_back`` weeks before the hold-out, per SKU and hold-out day."""
-    before_end = holdout.start - dt.timedelta(days=1)
-    before = load_sales_panel(session, before_end - dt.timedelta(days=7 * weeks_back - 1), before_end)
-    if before.skus != holdout.skus:
+def _naive(training: SalesPanel, holdout: SalesPanel, weeks_back: int = 4) -> FloatArray:
+    """Daily: the same-weekday mean of the ``weeks_back`` weeks before the hold-out; weekly: the last week."""
+    if training.skus != holdout.skus:
         raise DemandModelError("the product list changed during the backtest; rerun it")
+    if holdout.period_days != 1:
+        return np.repeat(training.units[:, -1:], holdout.n_days, axis=1)
+    before = training.units[:, -7 * weeks_back :]
+    weekday = training.weekday[-7 * weeks_back :]
     by_weekday = np.zeros((len(holdout.skus), 7))
     for wd in range(7):
-        cols = np.flatnonzero(before.weekday == wd)
-        by_weekday[:, wd] = before.units[:, cols].mean(axis=1)
+        by_weekday[:, wd] = before[:, weekday == wd].mean(axis=1)
     return by_weekday[:, holdout.weekday]
+
+
+def _training_mean(training: SalesPanel, n_periods: int) -> FloatArray:
+    """Each SKU's mean units per period over its active training periods."""
+    active = training.active
+    total = np.where(active, training.units, 0.0).sum(axis=1)
+    mean = total / np.maximum(active.sum(axis=1), 1)
+    return np.repeat(mean[:, None], n_periods, axis=1)
 
 
 def _truth(
@@ -191,61 +246,128 @@ def _elasticity_scores(
 
 
 def run_backtest(
-    session: Session, *, weeks: int = 4, progress: ProgressCallback | None = None
+    session: Session,
+    *,
+    weeks: int = 4,
+    by_location: bool = False,
+    window_days: int = DEFAULT_WINDOW_DAYS,
+    progress: ProgressCallback | None = None,
 ) -> BacktestResult:
-    """Fit on the history before the last ``weeks`` weeks and score the forecasts of those weeks."""
+    """Fit on the history before the last ``weeks`` weeks and score the forecasts of those weeks (see the
+    module docstring). ``by_location`` scores per (SKU, location) of a sales-period history."""
     if weeks < 1:
         raise DemandModelError(f"--weeks must be at least 1, got {weeks}")
     last = last_sales_date(session)
     if last is None:
-        raise NoSalesHistory("there are no order lines; build a shop with `python cli.py demo`")
+        raise NoSalesHistory(
+            "there is no sales history; import orders or sales, or build `python cli.py demo`"
+        )
     holdout_start = last - dt.timedelta(days=7 * weeks - 1)
+    train_end = holdout_start - dt.timedelta(days=1)
     started = time.perf_counter()
-    model = fit_demand_model(session, window_end=holdout_start - dt.timedelta(days=1), progress=progress)
+    training = load_sales_panel(
+        session, train_end - dt.timedelta(days=window_days - 1), train_end, by_location=by_location
+    )
+    model = fit_panel(training, progress=progress, started=started)
     fit_seconds = time.perf_counter() - started
-    holdout = load_sales_panel(session, holdout_start, last)
-    model_rows = model.rows(holdout.skus)
-    # Score the SKUs that sold in the fitting window (the rest have no history to forecast from).
-    keep = np.flatnonzero(model.selling_days[model_rows] > 0)
-    skus = [holdout.skus[i] for i in keep]
+    holdout = load_sales_panel(session, holdout_start, last, by_location=by_location)
+    if holdout.skus != training.skus:
+        raise DemandModelError(
+            "the product list changed between the fit and the hold-out; rerun the backtest"
+        )
+    unit = "week" if holdout.period_days == 7 else "day"
+    kind = "sku×location" if by_location else "sku"
+    # Score the series that sold in the fitting window (the rest have no history to forecast from).
+    keep = np.flatnonzero(model.selling_days > 0)
+    series = [holdout.skus[i] for i in keep]
     actual = holdout.units[keep]
+    train = np.where(training.active, training.units, 0.0)[keep]
 
     pred = np.zeros_like(actual)
-    pred_p50 = np.zeros_like(actual)
+    no_lift = np.zeros_like(actual)
+    quantiles = {q: np.zeros_like(actual) for q in (0.1, 0.5, 0.9)}
     for t, date in enumerate(holdout.dates):
+        signals = active_signals(session, date)
+        prices = holdout.price[keep, t][:, None]
         grid = model.forecast_grid(
             date,
-            skus,
-            holdout.price[keep, t][:, None],
+            series,
+            prices,
             featured=holdout.featured[keep, t],
-            signals=active_signals(session, date),
+            signals=signals,
+            days=holdout.period_days,
         )
         cap = holdout.cap[keep, t][:, None]
         pred[:, t] = grid.expected_capped(cap)[:, 0]
-        pred_p50[:, t] = np.minimum(grid.quantile(0.5), cap)[:, 0]
-    naive = np.minimum(_naive(session, holdout)[keep], holdout.cap[keep])
+        for q, values in quantiles.items():
+            values[:, t] = np.minimum(grid.quantile(q), cap)[:, 0]
+        plain = model.forecast_grid(
+            date, series, prices, featured=False, signals=signals, days=holdout.period_days
+        )
+        no_lift[:, t] = plain.mean[:, 0]
     notes: list[str] = []
-    truth = _truth(session, holdout, keep, notes)
+    truth = _truth(session, holdout, keep, notes) if holdout.period_days == 1 and not by_location else None
+    forecasters: dict[str, FloatArray] = {
+        "zero": np.zeros_like(actual),
+        "naive": np.minimum(_naive(training, holdout)[keep], holdout.cap[keep]),
+        "training mean": np.minimum(_training_mean(training, holdout.n_days)[keep], holdout.cap[keep]),
+        "model": pred,
+        "model median": quantiles[0.5],
+    }
+    if truth is not None:
+        forecasters["truth"], forecasters["truth median"] = truth
 
     cats = sorted(set(holdout.categories))
     cat_codes = np.array([cats.index(holdout.categories[i]) for i in keep], dtype=np.int64)
-    forecasters: dict[str, FloatArray] = {"model": pred, "model P50": pred_p50, "naive": naive}
-    if truth is not None:
-        forecasters["truth"], forecasters["truth P50"] = truth
-    scores = []
+    scores: list[ForecastScore] = []
     for name, values in forecasters.items():
-        scores.append(ForecastScore(name, "sku-day", *_wape_bias(values, actual)))
-        if name.endswith("P50"):
-            continue  # a sum of medians is not a forecast of the category's total
+        score = _score(name, f"{kind}-{unit}", values, actual, train)
+        if name == "model":
+            inside = (actual >= quantiles[0.1]) & (actual <= quantiles[0.9])
+            score = dataclasses.replace(
+                score, coverage_80=float(inside.mean()), pinball=pinball(quantiles, actual)
+            )
+        scores.append(score)
+        if name.endswith("median"):
+            continue  # a sum of medians is not a forecast of a total
         scores.append(
-            ForecastScore(
+            _score(
                 name,
-                "category-day",
-                *_wape_bias(
-                    _by_category(values, cat_codes, len(cats)), _by_category(actual, cat_codes, len(cats))
-                ),
+                f"category-{unit}",
+                _by_category(values, cat_codes, len(cats)),
+                _by_category(actual, cat_codes, len(cats)),
+                _by_category(train, cat_codes, len(cats)),
             )
         )
+        scores.append(
+            _score(
+                name,
+                f"total-{unit}",
+                values.sum(axis=0)[None, :],
+                actual.sum(axis=0)[None, :],
+                train.sum(axis=0)[None, :],
+            )
+        )
+    promoted = holdout.featured[keep] > 0
+    promoted_scores: list[ForecastScore] = []
+    promoted_lift = None
+    if promoted.any():
+        for name, values in forecasters.items():
+            if name.endswith("median"):
+                continue
+            wape, bias = _wape_bias(values[promoted], actual[promoted])
+            promoted_scores.append(
+                ForecastScore(
+                    name,
+                    f"promoted {kind}-{unit}",
+                    wape,
+                    bias,
+                    float(np.mean(np.abs(values[promoted] - actual[promoted]))),
+                )
+            )
+        base = float(no_lift[promoted].sum())
+        if base > 0:
+            promoted_lift = (float(pred[promoted].sum()) / base, float(actual[promoted].sum()) / base)
     elasticity, lift_err, pairs = _elasticity_scores(session, model)
     daily = {"actual": actual.sum(axis=0).tolist()}
     daily.update({name: values.sum(axis=0).tolist() for name, values in forecasters.items()})
@@ -254,7 +376,7 @@ def run_backtest(
         holdout_end=last,
         fit_window=(model.window_start, model.window_end),
         fit_seconds=fit_seconds,
-        n_skus=len(skus),
+        n_skus=len(series),
         scores=scores,
         elasticity=elasticity,
         lift_median_abs_error=lift_err,
@@ -262,6 +384,10 @@ def run_backtest(
         dates=holdout.dates,
         elasticity_pairs=pairs,
         notes=notes,
+        period=unit,
+        series_level=f"{kind}-{unit}",
+        promoted_lift=promoted_lift,
+        promoted_scores=promoted_scores,
     )
 
 
@@ -277,10 +403,10 @@ def save_chart(result: BacktestResult, path: Path) -> Path:
         "truth": {"color": "tab:green", "ls": ":"},
     }
     for name, values in result.daily.items():
-        if name.endswith("P50"):
-            continue  # daily totals of medians are not forecasts of the total
+        if name.endswith("median") or name == "zero":
+            continue  # totals of medians are not forecasts of the total
         ax.plot(result.dates, values, label=name, **styles.get(name, {}))
-    ax.set_title(f"Units per day, hold-out {result.holdout_start} to {result.holdout_end}")
+    ax.set_title(f"Units per {result.period}, hold-out {result.holdout_start} to {result.holdout_end}")
     ax.set_ylabel("units")
     ax.legend()
     ax.tick_params(axis="x", rotation=30)

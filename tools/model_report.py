@@ -3,9 +3,11 @@ the evidence behind it) and dispersion, and in words what the fit was made of.""
 
 from __future__ import annotations
 
+import numpy as np
 from rich import box
 from rich.table import Table
 
+from tools.backtest import BacktestResult
 from tools.demand import DemandModel
 
 
@@ -75,4 +77,59 @@ def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
         )
     if model.period_days == 7:
         lines.append("Weekly data: a day's forecast is a seventh of its week (no weekday profile).")
+    return lines
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.1%}"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
+
+
+def backtest_table(result: BacktestResult) -> Table:
+    """Every forecaster at every level: WAPE, bias, MAE, RMSSE; the model's interval coverage and pinball."""
+    table = Table(
+        title=f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
+        f"hold-out {result.holdout_start}..{result.holdout_end}, {result.n_skus:,} series",
+        caption="zero scores 100 % WAPE by definition: above it a forecast does worse than nothing. "
+        "RMSSE: the M5 scaled error (1 = the in-sample one-step naive). cover: actuals within the model's "
+        "10-90 % interval (80 % expected). The median is a point forecast of typical periods, not of totals.",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    for col in ("forecaster", "level", "WAPE", "bias", "MAE", "RMSSE", "cover", "pinball"):
+        table.add_column(col, justify="left" if col in ("forecaster", "level") else "right", no_wrap=True)
+    for s in [*result.scores, *result.promoted_scores]:
+        table.add_row(
+            s.forecaster,
+            s.level,
+            _pct(s.wape),
+            f"{s.bias:+.1%}" if np.isfinite(s.bias) else "–",
+            _num(s.mae, 2),
+            _num(s.rmsse),
+            _pct(s.coverage_80),
+            _num(s.pinball),
+        )
+    return table
+
+
+def backtest_lines(result: BacktestResult) -> list[str]:
+    """The model mean against each baseline, as ratios (below 1: the model is better), and the lift check."""
+    lines = []
+    sku = result.series_level
+    for baseline in ("zero", "naive", "training mean"):
+        w, r = result.ratio(baseline, sku, "wape"), result.ratio(baseline, sku, "rmsse")
+        if w is None:
+            continue
+        verdict = "better" if w < 1 else "worse"
+        rmsse = "" if r is None else f", RMSSE ratio {r:.3f}"
+        lines.append(f"model mean vs {baseline} at {sku}: WAPE ratio {w:.3f} ({verdict}){rmsse}")
+    if result.promoted_lift is not None:
+        applied, seen = result.promoted_lift
+        lines.append(
+            f"held-out promoted {result.period}s: the model applied a lift of {applied:.2f}x, the periods "
+            f"showed {seen:.2f}x (actual units over the model's forecast without lift)"
+        )
     return lines

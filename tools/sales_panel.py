@@ -370,8 +370,9 @@ def _from_sales_periods(
     n_periods = (periods[-1] - first).days // days + 1
     frame["col"] = [(as_date(p) - first).days // days for p in frame["period"]]
     keys = ["sku", "location"] if by_location else ["sku"]
-    if by_location:
-        series = sorted({tuple(k) for k in frame[keys].itertuples(index=False)})
+    if by_location:  # every (SKU, location) of the shop's history, so that windows line up
+        pairs = session.execute(select(SalesPeriod.sku, SalesPeriod.location).distinct()).all()
+        series = sorted((str(sku), str(loc)) for sku, loc in pairs if sku in by_sku)
     else:
         series = [(sku,) for sku in sorted(by_sku)]
     index = {key: i for i, key in enumerate(series)}
