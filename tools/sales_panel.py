@@ -370,6 +370,7 @@ def _from_sales_periods(
     n_periods = (periods[-1] - first).days // days + 1
     frame["col"] = [(as_date(p) - first).days // days for p in frame["period"]]
     keys = ["sku", "location"] if by_location else ["sku"]
+    series: list[tuple[str, ...]]
     if by_location:  # every (SKU, location) of the shop's history, so that windows line up
         pairs = session.execute(select(SalesPeriod.sku, SalesPeriod.location).distinct()).all()
         series = sorted((str(sku), str(loc)) for sku, loc in pairs if sku in by_sku)
