@@ -522,6 +522,7 @@ class _CsvArgs:
     encoding: str
     delimiter: str
     sheet: str | None
+    join: list[str] | None
     map_items: list[str] | None
     mapping_file: Path | None
     date_formats: list[str] | None
@@ -549,6 +550,17 @@ _CSV_OPTIONS: tuple[tuple[str, Any, Callable[[], Any]], ...] = (
         "sheet",
         str | None,
         lambda: typer.Option(None, help="Worksheet of an .xlsx file; default: the first."),
+    ),
+    (
+        "join",
+        list[str] | None,
+        lambda: typer.Option(
+            None,
+            "--join",
+            help="FILE:KEY: complete each row with the row of FILE that has the same KEY, e.g. the order "
+            "header of an items export: --join orders.csv:order_id (repeatable; --map names columns of "
+            "either file).",
+        ),
     ),
     (
         "map_items",
@@ -627,6 +639,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
         TransferSpeedColumn,
     )
 
+    from db.import_join import parse_join
     from db.importers import ImportOptions, import_file, load_mapping_file, parse_map_options
 
     mapping: dict[str, str] = {}
@@ -637,6 +650,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
         encoding=csv.encoding,
         delimiter=csv.delimiter,
         sheet=csv.sheet,
+        join=tuple(parse_join(spec) for spec in csv.join or ()),
         mapping=mapping,
         date_formats=tuple(csv.date_formats or ()),
         skip_bad_rows=csv.skip_bad_rows,
@@ -696,17 +710,41 @@ _IMPORT_ROWS = {
     "competitor-prices": "competitor prices",
 }
 _IMPORT_HELP = {
-    "catalog": "Import products. Columns: sku (required); title (default: the SKU), category, brand, cost, "
-    "list_price, "
-    "department, sub_category, is_product, attributes (a JSON object). Money in major units (12.50). A SKU "
-    "may appear once. Without list_price the sales import sets it from the base price; without cost it is "
-    "estimated from --default-margin. Both are marked as estimated.",
     "reviews": "Import product reviews. Columns: sku, rating (1-5), ts (required); text, customer_id.",
     "news": "Import market news. Columns: title, published_at (required); body, source (default: the file "
     "name), url.",
     "competitor-prices": "Import competitors' prices. Columns: sku, competitor, price, seen_at (required); "
     "(sku, competitor, seen_at) may appear once.",
 }
+
+
+@import_app.command("catalog")
+@user_errors
+@_with_csv_options
+def import_catalog(
+    file: Path = _file_argument(),
+    *,
+    default_margin: float = typer.Option(
+        0.4, min=0.0, max=0.99, help="Gross margin used to estimate the cost of products without one."
+    ),
+    non_product_category: list[str] = typer.Option(
+        [],
+        help="Category (or department) whose items are not merchandise, e.g. fuel, coupons, gift cards: "
+        "imported with is_product = false, so they are never planned, fitted or scored (repeatable).",
+    ),
+    csv: _CsvArgs,
+) -> None:
+    """Import products. Columns: sku (required); title (default: the SKU), category, brand, cost, list_price,
+    department, sub_category, is_product, attributes (a JSON object). Money in major units (12.50). A SKU may
+    appear once. Without list_price the sales import sets it from the base price; without cost it is
+    estimated from --default-margin. Both are marked as estimated."""
+    _run_import(
+        "catalog",
+        file,
+        csv,
+        default_margin=default_margin,
+        non_product_categories=tuple(non_product_category),
+    )
 
 
 @import_app.command("sales")
@@ -1145,6 +1183,16 @@ def plan(  # noqa: PLR0917
     assume_stock: int | None = typer.Option(
         None, min=0, help="Units on hand to assume for SKUs without a stock level (default: refuse to plan)."
     ),
+    guard: float = typer.Option(
+        3.0,
+        min=1.01,
+        max=100.0,
+        help="Flag items forecast above this many times the most they sold on a comparable day (their best "
+        "promotion day, else their best ordinary day) and cap their allocation there.",
+    ),
+    no_guard_cap: bool = typer.Option(
+        False, "--no-guard-cap", help="Trust the forecasts: still flag them, but do not cap the allocation."
+    ),
     by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
     wide: bool = typer.Option(False, "--wide", help="Show every column, however wide the terminal."),
 ) -> None:
@@ -1172,6 +1220,8 @@ def plan(  # noqa: PLR0917
         time_limit_s=time_limit,
         relative_gap=gap,
         assume_stock=assume_stock,
+        guard_factor=guard,
+        guard_cap=not no_guard_cap,
     )
     deps = cli_deps()
     with session_scope(deps.session_factory) as session, err_console.status("loading the demand model") as s:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from tools.forecast_guard import ForecastEvidence
 from tools.formatting import format_cents, html_head, html_table, md_escape, md_table, pct
 from tools.formatting import html_escape as _h
 
@@ -36,10 +37,21 @@ PLAN_COLUMNS = (
 )
 
 
+def _flagged(item: dict[str, Any]) -> bool:
+    return bool((item.get("evidence") or {}).get("flagged"))
+
+
+def guard_lines(data: dict[str, Any]) -> list[str]:
+    """The planned items forecast beyond the forecast guard's bound, each with its evidence."""
+    return [
+        ForecastEvidence.model_validate(i["evidence"]).summary() for i in data["plan"]["items"] if _flagged(i)
+    ]
+
+
 def plan_rows(data: dict[str, Any]) -> list[list[str]]:
     return [
         [
-            i["sku"],
+            i["sku"] + (" (!)" if _flagged(i) else ""),
             i["title"],
             i["category"],
             pct(i["discount"], 0),
@@ -111,6 +123,10 @@ def render_markdown(data: dict[str, Any]) -> str:
     )
     if plan["binding"]:
         out += ["", "Binding constraints: " + "; ".join(binding_text(b) for b in plan["binding"])]
+    flagged = guard_lines(data)
+    if flagged:
+        out += ["", "(!) Forecast above the forecast guard's bound (check before approving):", ""]
+        out += [f"- {md_escape(line)}" for line in flagged]
     out += ["", "## Last sale", ""]
     last = data["last_sale"]
     if last is None:
@@ -159,6 +175,10 @@ def render_html(data: dict[str, Any]) -> str:
         "<h2>Plan</h2>",
     ]
     out += html_table(PLAN_COLUMNS, plan_rows(data)) if plan["items"] else ["<p>No SKU was selected.</p>"]
+    flagged = guard_lines(data)
+    if flagged:
+        out.append("<p>(!) Forecast above the forecast guard's bound (check before approving):</p>")
+        out += ["<ul>", *(f"<li>{_h(line)}</li>" for line in flagged), "</ul>"]
     out.append("<h2>Last sale</h2>")
     last = data["last_sale"]
     if last is None:

@@ -35,6 +35,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, li
 
 from db.bulk import bulk_insert
 from db.errors import CsvImportError, DatabaseNotReady
+from db.import_join import open_joined
 from db.import_rows import (
     ISO,
     CatalogRow,
@@ -47,7 +48,6 @@ from db.import_rows import (
     SalesRow,
     error_phrase,
 )
-from db.import_sources import open_source
 from db.migrate import upgrade
 from db.models import (
     CompetitorPrice,
@@ -279,6 +279,8 @@ class ImportOptions:
     delimiter: str = ","
     sheet: str | None = None
     """The worksheet of an Excel file; default: the first."""
+    join: tuple[tuple[Path, str], ...] = ()
+    """Files whose columns complete each row, by a key column both have (see :mod:`db.import_join`)."""
     mapping: Mapping[str, str] = field(default_factory=dict)
     """field name -> CSV column name; overrides the preset and the usual spellings."""
     preset: str | None = None
@@ -292,6 +294,8 @@ class ImportOptions:
     create_products: bool = False
     default_margin: float = 0.4
     """Gross margin of estimated costs (catalog rows without a cost, products created from orders/sales)."""
+    non_product_categories: tuple[str, ...] = ()
+    """catalog: categories or departments (any case) whose items are imported with ``is_product = false``."""
     cancellation_prefix: str | None = None
     zero_price: Policy | None = None
     negative_qty: Policy | None = None
@@ -429,7 +433,9 @@ def import_file_on(
     started_at = utc_now()
     preset = PRESETS[options.preset] if options.preset else None
     summary = ImportSummary(kind=kind, source=str(path))
-    source = open_source(path, encoding=options.encoding, delimiter=options.delimiter, sheet=options.sheet)
+    source = open_joined(
+        path, options.join, encoding=options.encoding, delimiter=options.delimiter, sheet=options.sheet
+    )
     with source:
         header = source.header()
         columns = _resolve_columns(kind, header, options.mapping, preset, source.label)
@@ -741,6 +747,7 @@ class _CatalogHandler(_Handler):
         self.known = _known_products(self.conn)
         self.seen: dict[str, int] = {}
         self.rows: list[tuple[Any, ...]] = []
+        self.non_product = {c.strip().casefold() for c in ctx.options.non_product_categories if c.strip()}
 
     def accept(self, item: _Pending) -> None:
         row: CatalogRow = item.record
@@ -776,10 +783,14 @@ class _CatalogHandler(_Handler):
                 row.brand,
                 cost,
                 list_price,
-                row.is_product,
+                row.is_product and not self._excluded(row),
                 attributes,
             )
         )
+
+    def _excluded(self, row: CatalogRow) -> bool:
+        names = (row.category, row.department, row.sub_category)
+        return any(name is not None and name.casefold() in self.non_product for name in names)
 
     def write(self) -> None:
         self.ctx.summary.rows_loaded += self._insert(Product, self.columns, self.rows)

@@ -21,7 +21,7 @@ from db.importers import ImportOptions, import_file
 from db.migrate import upgrade
 from db.models import DemandModelRun, MarketSignal, OrderLine, SignalDirection, SignalScope, SimSkuTruth
 from tests.synthetic_shop import ShopTruth, build_synthetic_shop
-from tools.backtest import _score, pinball, rmsse, run_backtest, save_chart
+from tools.backtest import pinball, rmsse, run_backtest, save_chart, score_forecast
 from tools.demand import (
     DemandModel,
     DemandModelError,
@@ -313,7 +313,8 @@ def test_fit_on_an_imported_transaction_log(tmp_path: Path) -> None:
     assert np.median(np.abs(model.elasticity[rows][busy] - truth.elasticity[busy])) < 0.5
     # No flash-sale plans in a raw log: the sale days are just cheap days; forecasts still follow price.
     date = model.window_end + dt.timedelta(days=1)
-    grid = model.forecast_grid(date, truth.skus[:5], np.array([[1000, 2000]] * 5), featured=False)
+    ref = model.ref_price_cents[model.rows(truth.skus[:5])]
+    grid = model.forecast_grid(date, truth.skus[:5], np.outer(ref, [0.8, 1.2]), featured=False)
     assert np.all(grid.mean[:, 0] > grid.mean[:, 1])
 
 
@@ -377,7 +378,7 @@ def test_backtest_metrics_match_hand_computed_values() -> None:
     actual = np.array([[0.0, 2.0, 4.0], [1.0, 1.0, 1.0]])
     pred = np.array([[1.0, 2.0, 2.0], [1.0, 1.0, 3.0]])
     train = np.array([[0.0, 2.0, 0.0, 2.0], [1.0, 1.0, 1.0, 1.0]])  # the second series never changes
-    score = _score("model", "sku-day", pred, actual, train)
+    score = score_forecast("model", "sku-day", pred, actual, train)
     assert score.wape == pytest.approx((1 + 0 + 2 + 0 + 0 + 2) / 9)
     assert score.bias == pytest.approx((1 - 2 + 2) / 9)
     assert score.mae == pytest.approx(5 / 6)

@@ -208,3 +208,78 @@ def test_data_check_says_what_the_data_support_and_what_to_import(db_engine: Eng
     assert check.status("forecast") == "limited"  # 14 days of history
     assert check.status("plan") == "missing" and "--assume-stock" in (check.capabilities[3].next_step or "")
     assert check.status("KPIs") == "limited" and check.status("targeting") == "missing"
+
+
+ORDER_HEADERS = """order_id,purchased_at,buyer,status
+o-1,2024-03-01 10:00:00,c-1,delivered
+o-2,2024-03-02 11:30:00,c-2,delivered
+"""
+ORDER_ITEMS = """order_id,item,product_id,quantity,price,status
+o-1,1,A1,1,229.99,ok
+o-1,2,B1,2,35.00,ok
+o-2,1,A2,3,25.50,ok
+"""
+ITEMS_MAPPING = {
+    "sku": "product_id",
+    "qty": "quantity",
+    "unit_price": "price",
+    "ts": "purchased_at",
+    "customer_id": "buyer",
+}
+
+
+def test_an_items_export_joined_with_its_order_headers(catalog_engine: Engine, tmp_path: Path) -> None:
+    headers = write(tmp_path, "orders.csv", ORDER_HEADERS)
+    items = write(tmp_path, "order_items.csv", ORDER_ITEMS)
+    options = ImportOptions(mapping=ITEMS_MAPPING, join=((headers, "order_id"),))
+    summary = import_file(catalog_engine, "orders", items, options)
+    assert summary.rows_loaded == 3
+    got = rows(
+        catalog_engine,
+        select(OrderLine.order_id, OrderLine.sku, OrderLine.qty, OrderLine.unit_price_cents, OrderLine.ts),
+    )
+    assert sorted(got) == [
+        ("o-1", "A1", 1, 22999, dt.datetime(2024, 3, 1, 10, 0)),
+        ("o-1", "B1", 2, 3500, dt.datetime(2024, 3, 1, 10, 0)),
+        ("o-2", "A2", 3, 2550, dt.datetime(2024, 3, 2, 11, 30)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("headers", "items", "message"),
+    [
+        (
+            ORDER_HEADERS,
+            ORDER_ITEMS + "o-9,1,A1,1,229.99,ok\n",
+            r"order_items\.csv.* line 5.*'o-9' is not in orders\.csv",
+        ),
+        (
+            ORDER_HEADERS + "o-1,2024-03-05 09:00:00,c-3,delivered\n",
+            ORDER_ITEMS,
+            r"'o-1' appears on lines 2 and 4",
+        ),
+        ("id,purchased_at\no-1,2024-03-01\n", ORDER_ITEMS, r"orders\.csv.*no column 'order_id' to join on"),
+    ],
+    ids=["item without header", "header twice", "no key column"],
+)
+def test_a_bad_join_is_named_and_nothing_is_written(
+    catalog_engine: Engine, tmp_path: Path, headers: str, items: str, message: str
+) -> None:
+    options = ImportOptions(
+        mapping=ITEMS_MAPPING, join=((write(tmp_path, "orders.csv", headers), "order_id"),)
+    )
+    before = row_counts(catalog_engine)
+    with pytest.raises(CsvImportError, match=message):
+        import_file(catalog_engine, "orders", write(tmp_path, "order_items.csv", items), options)
+    assert row_counts(catalog_engine) == before
+
+
+def test_non_merchandise_categories_are_imported_as_non_products(db_engine: Engine, tmp_path: Path) -> None:
+    catalog = (
+        "sku,title,category,department\n"
+        "G1,Unleaded,COUPON/MISC ITEMS,FUEL\nG2,Diesel,Gas,fuel\nA1,Kettle,Kitchen,HOME\n"
+    )
+    options = ImportOptions(non_product_categories=("coupon/misc items", "FUEL"))
+    import_file(db_engine, "catalog", write(tmp_path, "products.csv", catalog), options)
+    got = dict(rows(db_engine, select(Product.sku, Product.is_product)))
+    assert got == {"G1": False, "G2": False, "A1": True}

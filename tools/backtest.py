@@ -96,6 +96,12 @@ class BacktestResult:
     series_level: str = "sku-day"  # the level of single series: "sku-day", "sku-week", "sku×location-week"
     promoted_lift: tuple[float, float] | None = None  # (model's lift, lift seen in the hold-out)
     promoted_scores: list[ForecastScore] = field(default_factory=list)  # SKU level, promoted periods only
+    # The scored arrays (series x hold-out periods), for benchmarks that add forecasters of their own.
+    series: list[str] = field(default_factory=list, repr=False)
+    actual: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    train: FloatArray = field(default_factory=lambda: np.zeros((0, 0)), repr=False)
+    promoted: NDArray[np.bool_] = field(default_factory=lambda: np.zeros((0, 0), dtype=bool), repr=False)
+    forecasts: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     def score(self, forecaster: str, level: str) -> ForecastScore | None:
         for s in self.scores:
@@ -141,7 +147,10 @@ def pinball(quantiles: dict[float, FloatArray], actual: FloatArray) -> float:
     return float(np.mean(losses))
 
 
-def _score(name: str, level: str, pred: FloatArray, actual: FloatArray, train: FloatArray) -> ForecastScore:
+def score_forecast(
+    name: str, level: str, pred: FloatArray, actual: FloatArray, train: FloatArray
+) -> ForecastScore:
+    """WAPE, bias, MAE and RMSSE of ``pred`` against ``actual`` (series x periods); ``train`` scales RMSSE."""
     wape, bias = _wape_bias(pred, actual)
     weights = train.sum(axis=1)
     return ForecastScore(
@@ -283,12 +292,17 @@ def run_backtest(
     actual = holdout.units[keep]
     train = np.where(training.active, training.units, 0.0)[keep]
 
+    # A series without a single price in the hold-out (no sale, no price history, no list price) keeps the
+    # last price of its training window, not the panel's placeholder.
+    unpriced = (holdout.units.sum(axis=1) == 0) & ~holdout.has_price_history & (holdout.list_price_cents <= 0)
+    hold_price = np.where(unpriced[:, None], training.price[:, -1:], holdout.price)
+
     pred = np.zeros_like(actual)
     no_lift = np.zeros_like(actual)
     quantiles = {q: np.zeros_like(actual) for q in (0.1, 0.5, 0.9)}
     for t, date in enumerate(holdout.dates):
         signals = active_signals(session, date)
-        prices = holdout.price[keep, t][:, None]
+        prices = hold_price[keep, t][:, None]
         grid = model.forecast_grid(
             date,
             series,
@@ -321,7 +335,7 @@ def run_backtest(
     cat_codes = np.array([cats.index(holdout.categories[i]) for i in keep], dtype=np.int64)
     scores: list[ForecastScore] = []
     for name, values in forecasters.items():
-        score = _score(name, f"{kind}-{unit}", values, actual, train)
+        score = score_forecast(name, f"{kind}-{unit}", values, actual, train)
         if name == "model":
             inside = (actual >= quantiles[0.1]) & (actual <= quantiles[0.9])
             score = dataclasses.replace(
@@ -331,7 +345,7 @@ def run_backtest(
         if name.endswith("median"):
             continue  # a sum of medians is not a forecast of a total
         scores.append(
-            _score(
+            score_forecast(
                 name,
                 f"category-{unit}",
                 _by_category(values, cat_codes, len(cats)),
@@ -340,7 +354,7 @@ def run_backtest(
             )
         )
         scores.append(
-            _score(
+            score_forecast(
                 name,
                 f"total-{unit}",
                 values.sum(axis=0)[None, :],
@@ -388,6 +402,11 @@ def run_backtest(
         series_level=f"{kind}-{unit}",
         promoted_lift=promoted_lift,
         promoted_scores=promoted_scores,
+        series=series,
+        actual=actual,
+        train=train,
+        promoted=promoted,
+        forecasts=forecasters,
     )
 
 

@@ -61,7 +61,14 @@ DEFAULT_WINDOW_DAYS = 365
 MIN_FIT_DAYS = 5  # selling days needed before a SKU gets its own elasticity regression
 TREND_HORIZON_YEARS = 0.5  # the trend is extrapolated at most this far past the window
 ELASTICITY_RANGE = (-8.0, -0.05)
+#: The elasticity of a group when no group's estimate is usable.
+DEFAULT_ELASTICITY = -1.5
+#: Prices are read relative to the reference within this range: a unit price of a cent or a bundle's total
+#: read as a unit price is a data error, and no flash sale goes beyond 80 % off.
+PRICE_RATIO_RANGE = (0.2, 5.0)
 LIFT_RANGE = (1.0, 20.0)
+#: The log-lift spread assumed where the shop has no promoted period at all: a 90 % interval up to 2x.
+NO_EVIDENCE_LOG_LIFT_SD = math.log(2.0) / 1.645
 
 FloatArray = NDArray[np.float64]
 ProgressCallback = Callable[[str, int, int], None]
@@ -127,10 +134,15 @@ class DemandModel:
     id: int | None = None
     pool_groups: list[str] = field(default_factory=list)  # the group each SKU was pooled with; [] = category
     period_days: int = 1  # length of the periods it was fitted on: 1 (daily) or 7 (weekly)
+    # Per SKU, in units per day of the fitting window: the recent mean, the best ordinary (unpromoted)
+    # period and the best promoted period (NaN: never promoted); see :func:`sales_evidence`.
+    evidence: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))
     _index: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self._index = {sku: i for i, sku in enumerate(self.skus)}
+        if self.evidence.shape != (len(self.skus), 3):
+            self.evidence = np.full((len(self.skus), 3), np.nan)  # a model stored before it was kept
         if not self.pool_groups:
             self.pool_groups = list(self.categories)
         cats = sorted(self.category_params)
@@ -228,7 +240,7 @@ class DemandModel:
         log_mean = (
             self.log_base(date, rows)[:, None]
             + np.log(scale)
-            + self.elasticity[rows, None] * np.log(prices / self.ref_price_cents[rows, None])
+            + self.elasticity[rows, None] * log_price_ratio(prices, self.ref_price_cents[rows, None])
             + (feat * np.log(self.lift[rows]))[:, None]
         )
         touched: list[list[int]] = [[] for _ in skus]
@@ -278,6 +290,9 @@ class DemandModel:
             "categories": self.category_params,
             "pool_group": list(self.pool_groups),
             "period_days": self.period_days,
+            "evidence_recent": floats(self.evidence[:, 0]),
+            "evidence_best_ordinary": floats(self.evidence[:, 1]),
+            "evidence_best_promotion": floats(self.evidence[:, 2]),
         }
 
     @classmethod
@@ -310,6 +325,11 @@ class DemandModel:
             id=run.id,
             pool_groups=list(p.get("pool_group") or p["category"]),
             period_days=int(p.get("period_days") or 1),
+            evidence=np.column_stack(
+                [arr(k) for k in ("evidence_recent", "evidence_best_ordinary", "evidence_best_promotion")]
+            )
+            if "evidence_recent" in p
+            else np.zeros((0, 3)),
         )
 
 
@@ -581,7 +601,8 @@ def _flash_lifts(
     the period and of the locations under promotion); the between-group variance ``tau2`` of true lifts around
     no lift comes from the groups with data (method of moments), and each group keeps
     ``raw * tau2 / (tau2 + se^2)``: little evidence, little lift. A group without promoted periods gets no
-    lift, with the prior's interval. SKU-level lifts are not estimated: a SKU is promoted on a handful of
+    lift, with the prior's interval (:data:`NO_EVIDENCE_LOG_LIFT_SD` when no group has any). SKU-level lifts
+    are not estimated: a SKU is promoted on a handful of
     periods at most, and when all of them sold out its own estimate is unbounded. A raw estimate outside
     :data:`LIFT_RANGE` is reported (``at_bound``), never used as it is."""
     raws = []
@@ -600,7 +621,7 @@ def _flash_lifts(
             post = float(raw[g] * w)
             sd = float(np.sqrt(w) * se[g])
         else:
-            post, sd = 0.0, float(np.sqrt(tau2))
+            post, sd = 0.0, float(np.sqrt(tau2)) if has.any() else NO_EVIDENCE_LOG_LIFT_SD
         at_bound = bool(has[g] and not lo_bound - 1e-9 <= raw[g] <= hi_bound + 1e-9)
         post = float(np.clip(post, lo_bound, hi_bound))
         estimates.append(
@@ -616,6 +637,43 @@ def _flash_lifts(
         )
     per_sku = np.array([estimates[g].log_lift for g in group_of], dtype=np.float64)
     return per_sku, estimates
+
+
+#: Uncensored promoted periods a SKU needs before its own lift is estimated (and pooled toward its group's).
+MIN_SKU_PROMOTED_PERIODS = 8
+
+
+def _sku_lifts(
+    y: FloatArray,
+    intensity: FloatArray,
+    log_no_lift: FloatArray,
+    group_of: NDArray[np.int64],
+    group_log_lift: FloatArray,
+) -> FloatArray:
+    """Per-SKU log lifts: each SKU with at least :data:`MIN_SKU_PROMOTED_PERIODS` promoted periods (sold-out
+    ones left out: they only bound demand) gets its own Poisson estimate shrunk toward its group's lift by
+    empirical Bayes (the between-SKU variance of the group by the method of moments); the others keep the
+    group's lift. A shop that promotes each SKU a handful of times keeps its group lifts."""
+    out = group_log_lift[group_of].astype(np.float64).copy()
+    counts = (intensity > 0).sum(axis=1)
+    rows = np.flatnonzero(counts >= MIN_SKU_PROMOTED_PERIODS)
+    if rows.size == 0:
+        return out
+    raw = np.full(rows.size, np.nan)
+    se = np.full(rows.size, np.inf)
+    for k, i in enumerate(rows):
+        raw[k], se[k], _ = _group_lift(y[i], intensity[i], np.exp(log_no_lift[i]))
+    ok = np.isfinite(raw) & np.isfinite(se)
+    lo, hi = np.log(LIFT_RANGE[0]), np.log(LIFT_RANGE[1])
+    for g in np.unique(group_of[rows[ok]]):
+        sel = ok & (group_of[rows] == g)
+        dev = raw[sel] - group_log_lift[g]
+        tau2 = float(max(np.mean(dev**2 - se[sel] ** 2), 0.0))
+        if tau2 <= 0:
+            continue
+        w = tau2 / (tau2 + se[sel] ** 2)
+        out[rows[sel]] = np.clip(group_log_lift[g] + w * dev, lo, hi)
+    return out
 
 
 def _pool_with_se(estimates: FloatArray, se: FloatArray) -> tuple[float, float, float]:
@@ -705,6 +763,26 @@ def pooling_groups(panel: SalesPanel) -> tuple[list[str], str]:
     return ["shop"] * len(panel.skus), "shop"
 
 
+def _group_elasticities(
+    own: FloatArray, own_se: FloatArray, group_of: NDArray[np.int64], pooled: list[float]
+) -> list[tuple[float, float, bool]]:
+    """Per pooling group: (elasticity, between-SKU variance tau², at_bound). The random-effects mean of its
+    SKUs' own estimates (the pooled regression's value without any); a mean outside
+    :data:`ELASTICITY_RANGE` is an estimate the data cannot support, reported (``at_bound``) and replaced by
+    the median of the other groups' elasticities."""
+    out = []
+    for c, prior in enumerate(pooled):
+        members = group_of == c
+        mean_e, tau2_e = _pool(own[members, 2], own_se[members, 2], prior_mean=prior)
+        if not np.isfinite(mean_e):
+            mean_e = prior
+        lo, hi = ELASTICITY_RANGE
+        out.append((float(mean_e), float(tau2_e), not lo <= mean_e <= hi))
+    inside = [e for e, _, at_bound in out if not at_bound]
+    fallback = float(np.median(inside)) if inside else DEFAULT_ELASTICITY
+    return [(fallback if at_bound else e, t, at_bound) for e, t, at_bound in out]
+
+
 def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: float) -> DemandModel:
     n, n_days = panel.units.shape
     groups, pooled_by = pooling_groups(panel)
@@ -721,7 +799,7 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
     median_price = np.where(np.isfinite(median_price), median_price, panel.price[:, -1])
     ref = np.where(panel.list_price_cents > 0, panel.list_price_cents, median_price)
     ref = np.maximum(ref, 1.0)
-    logrel = np.log(panel.price / ref[:, None])
+    logrel = log_price_ratio(panel.price, ref[:, None])
     y = panel.units.copy()
     censored = panel.censored
     sig = panel.signal_log if panel.signal_log is not None else np.zeros_like(y)
@@ -740,7 +818,7 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
     for c, _name in enumerate(cats):
         rows = np.flatnonzero((cat_of == c) & (selling_days > 0))
         if len(rows) == 0:
-            cat_fits[c] = _CategoryFit(np.zeros(7), -1.5, 0.0, {}, {})
+            cat_fits[c] = _CategoryFit(np.zeros(7), DEFAULT_ELASTICITY, 0.0, {}, {})
             tick("category regressions")
             continue
         fit = _fit_category_pooled(rows, panel, y, years, logrel, offset=panel.signal_log)
@@ -783,14 +861,13 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
     weight = np.zeros(n)
     trend = np.empty(n)
     category_params: dict[str, dict[str, Any]] = {}
+    group_e = _group_elasticities(own, own_se, cat_of, [cat_fits[c].elasticity for c in range(len(cats))])
+    elasticity_at_bound = [cats[c] for c, (_, _, at_bound) in enumerate(group_e) if at_bound]
     for c, name in enumerate(cats):
         members = np.flatnonzero(cat_of == c)
         e_hat, e_se = own[members, 2], own_se[members, 2]
         pooled_e = cat_fits[c].elasticity
-        mean_e, tau2_e = _pool(e_hat, e_se, prior_mean=pooled_e)
-        if not np.isfinite(mean_e):
-            mean_e = pooled_e
-        mean_e = float(np.clip(mean_e, *ELASTICITY_RANGE))
+        mean_e, tau2_e, _ = group_e[c]
         w = np.where(np.isfinite(e_se), tau2_e / (tau2_e + np.where(np.isfinite(e_se), e_se, 1.0) ** 2), 0.0)
         w = np.where(np.isfinite(e_hat), w, 0.0)
         elasticity[members] = np.clip(mean_e + w * (np.nan_to_num(e_hat) - mean_e), *ELASTICITY_RANGE)
@@ -831,6 +908,13 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         for _ in range(2):
             level = _levels(y, act, no_lift + lift_log[:, None] * panel.featured, n_days)
             lift_log, lifts = _flash_lifts(y, intensity, level[:, None] + no_lift, cat_of, len(cats))
+            lift_log = _sku_lifts(
+                y,
+                np.where(censored, 0.0, intensity),
+                level[:, None] + no_lift,
+                cat_of,
+                np.array([est.log_lift for est in lifts]),
+            )
         mu_all = np.exp(level[:, None] + no_lift + lift_log[:, None] * panel.featured)
         for c in range(len(cats)):
             members = cat_of == c
@@ -869,6 +953,7 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         "pooled_by": pooled_by,
         "promotion_source": panel.promotion_source,
         "lift_at_bound": [cats[c] for c, est in enumerate(lifts) if est.at_bound],
+        "elasticity_at_bound": elasticity_at_bound,
         "n_censored_days": int(censored.sum()),
         "n_own_elasticities": int(np.isfinite(own[:, 2]).sum()),
         "in_sample_wape": float(np.abs(observed - fitted).sum() / max(observed.sum(), 1e-9)),
@@ -898,4 +983,37 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         window_end=panel.end,
         fitted_at=utc_now(),
         metrics=metrics,
+        evidence=sales_evidence(panel),
     )
+
+
+RECENT_DAYS = 28  # the "recent mean" of the sales evidence
+
+
+def log_price_ratio(price: ArrayLike, ref: ArrayLike) -> FloatArray:
+    """``log(price / ref)`` with the ratio held within :data:`PRICE_RATIO_RANGE`."""
+    ratio = np.asarray(price, dtype=np.float64) / np.asarray(ref, dtype=np.float64)
+    return np.asarray(np.log(np.clip(ratio, *PRICE_RATIO_RANGE)), dtype=np.float64)
+
+
+def sales_evidence(panel: SalesPanel) -> FloatArray:
+    """Per series (n, 3), in units per day: the mean over the last :data:`RECENT_DAYS` days on offer, the
+    best period without promotion and the best promoted period (NaN: never promoted), as sold (a sold-out
+    sale day counts what it sold). A weekly panel's periods count a seventh of their week per day."""
+    per_day = panel.units / panel.period_days
+    act = panel.active
+    recent = max(1, RECENT_DAYS // panel.period_days)
+    on_offer = act[:, -recent:]
+    counted = on_offer.sum(axis=1)
+    recent_mean = np.where(
+        counted > 0,
+        np.where(on_offer, per_day[:, -recent:], 0.0).sum(axis=1) / np.maximum(counted, 1),
+        np.nan,
+    )
+    ordinary = act & (panel.featured <= 0)
+    promoted = act & (panel.featured > 0)
+    best_ordinary = np.where(ordinary, per_day, 0.0).max(axis=1, initial=0.0)
+    best_promotion = np.where(
+        promoted.any(axis=1), np.where(promoted, per_day, 0.0).max(axis=1, initial=0.0), np.nan
+    )
+    return np.column_stack([recent_mean, best_ordinary, best_promotion]).astype(np.float64)

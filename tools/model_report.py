@@ -8,7 +8,7 @@ from rich import box
 from rich.table import Table
 
 from tools.backtest import BacktestResult
-from tools.demand import DemandModel
+from tools.demand import ELASTICITY_RANGE, DemandModel
 
 
 def demand_model_table(model: DemandModel) -> Table:
@@ -74,6 +74,15 @@ def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
         lines.append(
             "The raw sale lift of " + ", ".join(m["lift_at_bound"]) + " fell outside the allowed range: the "
             "data do not identify it (too few or inconsistent promoted periods); the reported lift is shrunk."
+        )
+    if m.get("elasticity_at_bound"):
+        groups = m["elasticity_at_bound"]
+        shown = ", ".join(groups[:8]) + (f" and {len(groups) - 8} more" if len(groups) > 8 else "")
+        lo, hi = ELASTICITY_RANGE
+        lines.append(
+            f"The price elasticity of {shown} fell outside {lo:g} to {hi:g}: the data do not identify it "
+            "(prices that barely vary, or vary with something else); those groups use the median of the "
+            "other groups."
         )
     if model.period_days == 7:
         lines.append("Weekly data: a day's forecast is a seventh of its week (no weekday profile).")

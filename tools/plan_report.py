@@ -42,7 +42,10 @@ _COLUMNS = (
 
 def _cell(column: _Column, item: StoredPlanItem, pinned: set[str]) -> str:
     text = column.cell(item)
-    return f"{text} *" if column.header == "SKU" and item.sku in pinned else text
+    if column.header != "SKU":
+        return text
+    flagged = item.evidence is not None and item.evidence.flagged
+    return text + (" *" if item.sku in pinned else "") + (" !" if flagged else "")
 
 
 def _table(plan: StoredPlan, columns: list[_Column], pinned: set[str], caption: str) -> Table:
@@ -69,6 +72,8 @@ def plan_table(plan: StoredPlan, *, width: int | None = None) -> Table:
     columns are left out, in order, until the rest fits whole."""
     pinned = {str(s) for s in plan.constraints.get("pinned") or []}
     caption = "sold~: expected units sold within the allocation; * pinned"
+    if any(i.evidence is not None and i.evidence.flagged for i in plan.items):
+        caption += "; ! forecast above the guard's bound (see the note)"
     columns = list(_COLUMNS)
     droppable = sorted((c for c in _COLUMNS if c.drop_order is not None), key=lambda c: c.drop_order or 0)
     dropped: list[str] = []

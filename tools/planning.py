@@ -14,6 +14,7 @@ taken by the CLI and the daily draft before they plan, never by the read-only as
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import json
@@ -28,6 +29,7 @@ from db.errors import FlashSaleError
 from db.models import Product
 from tools.catalog import get_product
 from tools.demand import DemandModel, DemandModelError, is_current, load_latest_demand_model
+from tools.forecast_guard import GUARD_FACTOR, ForecastEvidence, forecast_evidence, guard_caps
 from tools.optimizer import (
     DEFAULT_LADDER,
     Candidates,
@@ -85,6 +87,15 @@ class PlanRequest(BaseModel):
         ge=0,
         le=10**7,
         description="Units on hand assumed for SKUs without a stock level (None: refuse).",
+    )
+    guard_factor: float = Field(
+        GUARD_FACTOR,
+        gt=1.0,
+        le=100.0,
+        description="Flag items forecast above this many times the most they sold on a comparable day.",
+    )
+    guard_cap: bool = Field(
+        True, description="Cap a flagged item's allocation at that bound (False: flag only)."
     )
     time_limit_s: float = Field(30.0, gt=0, le=600, description="Wall-clock limit of the solve.")
     relative_gap: float = Field(1e-3, ge=0.0, le=0.5, description="Stop within this gap of the LP bound.")
@@ -146,6 +157,9 @@ class PlanProposal(BaseModel):
     titles: dict[str, str] = Field(description="Titles of the planned SKUs.")
     signal_ids: dict[str, list[int]] = Field(description="Market signals that moved each planned SKU.")
     inputs: dict[str, Any] = Field(repr=False, description="The optimiser's per-SKU inputs (stored).")
+    evidence: dict[str, ForecastEvidence] = Field(
+        default_factory=dict, description="Per planned SKU: what it sold before, beside its forecast."
+    )
     notes: list[str] = Field(default_factory=list)
 
 
@@ -187,6 +201,28 @@ def plan_inputs(
     return PlanInputs(sale_date, model, is_current(session, model), candidates)
 
 
+def guarded_candidates(inputs: PlanInputs, request: PlanRequest) -> Candidates:
+    """The candidates with the forecast guard's allocation caps of ``request`` (none when it is off)."""
+    if not request.guard_cap:
+        return inputs.candidates
+    caps = guard_caps(inputs.model, inputs.candidates.skus, request.guard_factor)
+    return dataclasses.replace(inputs.candidates, max_units=caps)
+
+
+def _evidence(
+    model: DemandModel, cand: Candidates, request: PlanRequest, result: PlanResult
+) -> dict[str, ForecastEvidence]:
+    factor = request.guard_factor
+    pos = cand.index()
+    out = {}
+    for item in result.items:
+        cap = int(cand.max_units[pos[item.sku]]) if cand.max_units is not None else 0
+        ev = forecast_evidence(model, item.sku, item.forecast_units, factor, cap or None)
+        if ev is not None:
+            out[item.sku] = ev
+    return out
+
+
 def _check_skus(session: Session, request: PlanRequest) -> None:
     for sku in (*request.pinned, *request.excluded):
         get_product(session, sku)
@@ -200,7 +236,7 @@ def _proposal_id(request: PlanRequest, inputs: dict[str, Any], model_id: int | N
 
 
 def _proposal(session: Session, request: PlanRequest, inputs: PlanInputs, result: PlanResult) -> PlanProposal:
-    cand = inputs.candidates
+    cand = guarded_candidates(inputs, request)
     stored_inputs = candidate_inputs(cand)
     planned = set(result.skus)
     pos = cand.index()
@@ -223,6 +259,21 @@ def _proposal(session: Session, request: PlanRequest, inputs: PlanInputs, result
             f"the costs of {len(estimated)} planned SKUs are estimated, not imported ({shown}): their "
             "margins and profits are estimates too"
         )
+    evidence = _evidence(model, cand, request, result)
+    flagged = [ev for ev in evidence.values() if ev.flagged]
+    if flagged:
+        what = (
+            "their allocation is capped at that bound" if request.guard_cap else "not capped (the cap is off)"
+        )
+        notes.append(
+            f"{len(flagged)} item(s) are forecast above {flagged[0].factor:g}x the most they sold on a "
+            f"comparable day; {what}: " + "; ".join(ev.summary() for ev in flagged[:5])
+        )
+    elif result.items and not evidence:
+        notes.append(
+            f"demand model {model.id} keeps no sales evidence to check its forecasts against: refit "
+            "(`python cli.py fit`)"
+        )
     if not result.items:
         notes.append("no SKU was planned: no candidate has stock above safety stock and an allowed price")
     if not inputs.model_current:
@@ -242,6 +293,7 @@ def _proposal(session: Session, request: PlanRequest, inputs: PlanInputs, result
         titles={sku: titles.get(sku, "") for sku in result.skus},
         signal_ids={sku: [int(i) for i in cand.grid.signal_ids[pos[sku]]] for sku in result.skus},
         inputs=stored_inputs,
+        evidence=evidence,
         notes=notes,
     )
 
@@ -261,7 +313,7 @@ def propose_plan(
     if inputs is None or inputs.sale_date != day or inputs.candidates.ladder != request.ladder:
         inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     result = optimize_plan(
-        inputs.candidates, request.constraints(), request.weights, request.solver_options()
+        guarded_candidates(inputs, request), request.constraints(), request.weights, request.solver_options()
     )
     return _proposal(session, request, inputs, result)
 
@@ -313,7 +365,11 @@ def trade_offs(
     _check_skus(session, request)
     inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     return pareto_frontier(
-        inputs.candidates, request.constraints(), request.solver_options(), points=points, secondary=secondary
+        guarded_candidates(inputs, request),
+        request.constraints(),
+        request.solver_options(),
+        points=points,
+        secondary=secondary,
     )
 
 
@@ -325,7 +381,11 @@ def save_proposal(
         session,
         proposal.result,
         sale_date=proposal.sale_date,
-        inputs={**proposal.inputs, "item_signals": proposal.signal_ids},
+        inputs={
+            **proposal.inputs,
+            "item_signals": proposal.signal_ids,
+            "item_evidence": {sku: ev.model_dump(mode="json") for sku, ev in proposal.evidence.items()},
+        },
         created_by=created_by,
         notes=notes,
     )

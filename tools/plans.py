@@ -32,6 +32,7 @@ from db.models import (
 )
 from tools.catalog import get_product
 from tools.demand import DemandModel
+from tools.forecast_guard import ForecastEvidence
 from tools.optimizer import (
     CLEARANCE_VALUE_OF_COST,
     DEFAULT_LADDER,
@@ -200,6 +201,7 @@ def candidate_inputs(candidates: Candidates) -> dict[str, Any]:
             "competitor_price_cents": candidates.competitor_price_cents.tolist(),
             "price_floor_cents": candidates.price_floor_cents.tolist(),
             "excess_units": [round(float(x), 3) for x in candidates.excess_units.tolist()],
+            "max_units": candidates.max_units.tolist() if candidates.max_units is not None else [],
         },
         "signal_ids": sorted({i for ids in candidates.grid.signal_ids for i in ids}),
     }
@@ -284,6 +286,9 @@ class StoredPlanItem(BaseModel):
     expected_profit_cents: int
     reason: str | None
     signal_ids: list[int] = Field(default_factory=list, description="Market signals that moved its forecast.")
+    evidence: ForecastEvidence | None = Field(
+        None, description="What it sold before, beside its forecast (None: a plan saved without it)."
+    )
 
     @computed_field(description="(sale price - cost) / sale price, a fraction.")  # type: ignore[prop-decorator]
     @property
@@ -355,7 +360,9 @@ def _stored(session: Session, plan: FlashSalePlan) -> StoredPlan:
         .order_by(PlanItem.expected_profit_cents.desc(), PlanItem.sku)
     ).all()
     stats = dict(plan.solver_stats or {})
-    item_signals = ((plan.constraints or {}).get("inputs") or {}).get("item_signals") or {}
+    stored_inputs = (plan.constraints or {}).get("inputs") or {}
+    item_signals = stored_inputs.get("item_signals") or {}
+    item_evidence = stored_inputs.get("item_evidence") or {}
     return StoredPlan(
         id=plan.id,
         sale_date=plan.sale_date,
@@ -387,6 +394,9 @@ def _stored(session: Session, plan: FlashSalePlan) -> StoredPlan:
                 expected_profit_cents=i.expected_profit_cents,
                 reason=i.reason,
                 signal_ids=[int(s) for s in item_signals.get(i.sku, [])],
+                evidence=ForecastEvidence.model_validate(item_evidence[i.sku])
+                if i.sku in item_evidence
+                else None,
             )
             for i, p in rows
         ],

@@ -213,6 +213,11 @@ def proposal_view(proposal: PlanProposal, explain: list[str] | None = None) -> d
         row["title"] = proposal.titles.get(item.sku, "")
         row["expected_units"] = round(item.expected_units, 2)
         row["margin"] = round(item.margin, 4)
+        evidence = proposal.evidence.get(item.sku)
+        if evidence is not None:
+            row["forecast_vs_best_comparable_day"] = evidence.comparable_ratio
+            if evidence.flagged:
+                row["forecast_flag"] = evidence.summary()
         items.append(row)
     return {
         "proposal_id": proposal.proposal_id,

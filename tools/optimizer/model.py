@@ -112,6 +112,7 @@ class Candidates:
     excess_units: FloatArray | None = None
     clearance_value_cents: FloatArray | None = None
     titles: list[str] | None = None
+    max_units: IntArray | None = None  # most units allocated per SKU (0: no limit), e.g. the forecast guard's
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -138,6 +139,7 @@ class Candidates:
         arr("price_floor_cents", self.price_floor_cents, np.int64, 0)
         arr("excess_units", self.excess_units, np.float64, 0.0)
         arr("clearance_value_cents", self.clearance_value_cents, np.float64, 0.0)
+        arr("max_units", self.max_units, np.int64, 0)
         if np.any(self.list_price_cents <= 0):
             raise InvalidPlanInput("every candidate needs a positive list price")
         if np.any(self.cost_cents < 0):
@@ -271,6 +273,8 @@ def compute_coefficients(
     assert cand.competitor_price_cents is not None and cand.price_floor_cents is not None
     assert cand.excess_units is not None and cand.clearance_value_cents is not None
     available = np.maximum(cand.on_hand - cand.safety_stock, 0)
+    assert cand.max_units is not None
+    available = np.where(cand.max_units > 0, np.minimum(available, cand.max_units), available)
     with_excess = weights.clearance > 0 and bool(np.any(cand.excess_units > 0))
     allocated, units, clearance_units = allocation_and_sales(
         grid, constraints.service_level, available, cand.excess_units if with_excess else None
