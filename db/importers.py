@@ -956,6 +956,7 @@ class _OrdersHandler(_Handler):
         self.non_product_codes = frozenset(codes)
         self.non_product_prefixes = preset.non_product_prefixes if preset else ()
         self.create = options.create_products
+        self.known_prices: dict[str, Counter[int]] = {}  # unit prices of catalogue products, for list prices
         self.margin = options.default_margin
         if not 0 <= self.margin < 1:
             raise CsvImportError(ctx.label, f"the default margin must be in [0, 1), got {self.margin}")
@@ -1073,6 +1074,8 @@ class _OrdersHandler(_Handler):
                 new.titles[row.description] += 1
             if row.qty > 0 and row.price_cents > 0:
                 new.prices[row.price_cents] += 1
+        elif row.qty > 0 and row.price_cents > 0 and not cancellation:
+            self.known_prices.setdefault(row.sku, Counter())[row.price_cents] += 1
         customer = row.customer_id
         if customer is not None and customer not in self.customers:
             self.customers.add(customer)
@@ -1099,7 +1102,11 @@ class _OrdersHandler(_Handler):
         )
 
     def finish(self) -> None:
-        """Give products created from order lines their most common title and price and an estimated cost."""
+        """Give products created from order lines their most common title and price and an estimated cost,
+        and catalogue products without a list price their most common unit price."""
+        fill_missing_list_prices(
+            self.conn, self.known_prices, self.margin, "most common unit price of the orders"
+        )
         if not self.created:
             return
         table = _table(Product)
@@ -1214,47 +1221,56 @@ class _SalesHandler(_KeyedHandler):
         self.ctx.summary.rows_loaded += self._insert(SalesPeriod, self.columns, self.rows)
 
     def finish(self) -> None:
-        table = _table(Product)
-        missing = {
-            str(sku): dict(attrs or {})
-            for sku, attrs in self.conn.execute(
-                select(table.c.sku, table.c.attributes).where(table.c.list_price_cents == 0)
-            )
-            if sku in self.prices
-        }
-        if not missing:
-            return
-        margin = self.ctx.options.default_margin
-        statement = (
-            update(table)
-            .where(table.c.sku == bindparam("b_sku"))
-            .values(
-                list_price_cents=bindparam("b_list"),
-                cost_cents=bindparam("b_cost"),
-                attributes=bindparam("b_attributes", type_=table.c.attributes.type),
-            )
+        fill_missing_list_prices(
+            self.conn,
+            self.prices,
+            self.ctx.options.default_margin,
+            "most common base price of the sales import",
         )
-        params = []
-        for sku, attrs in missing.items():
-            list_price = self.prices[sku].most_common(1)[0][0]
-            attrs.update(
-                {
-                    "list_price_estimated": True,
-                    "list_price_from": "most common base price of the sales import",
-                    "cost_estimated": True,
-                    "default_margin": margin,
-                }
-            )
-            params.append(
-                {
-                    "b_sku": sku,
-                    "b_list": list_price,
-                    "b_cost": round(list_price * (1 - margin)),
-                    "b_attributes": attrs,
-                }
-            )
-        for chunk in _chunks(params, 5_000):
-            self.conn.execute(statement, list(chunk))
+
+
+def fill_missing_list_prices(
+    conn: Connection, prices: Mapping[str, Counter[int]], margin: float, source: str
+) -> None:
+    """Give every product without a list price that ``prices`` has a price for its most common one (marked
+    as estimated, from ``source``) and a cost at ``margin``."""
+    table = _table(Product)
+    missing = {
+        str(sku): (dict(attrs or {}), int(cost or 0))
+        for sku, attrs, cost in conn.execute(
+            select(table.c.sku, table.c.attributes, table.c.cost_cents).where(table.c.list_price_cents == 0)
+        )
+        if sku in prices
+    }
+    if not missing:
+        return
+    statement = (
+        update(table)
+        .where(table.c.sku == bindparam("b_sku"))
+        .values(
+            list_price_cents=bindparam("b_list"),
+            cost_cents=bindparam("b_cost"),
+            attributes=bindparam("b_attributes", type_=table.c.attributes.type),
+        )
+    )
+    params = []
+    for sku, (attrs, imported_cost) in missing.items():
+        list_price = prices[sku].most_common(1)[0][0]
+        attrs.update({"list_price_estimated": True, "list_price_from": source})
+        cost = imported_cost
+        if imported_cost == 0 or attrs.get("cost_estimated"):
+            cost = round(list_price * (1 - margin))
+            attrs.update({"cost_estimated": True, "default_margin": margin})
+        params.append(
+            {
+                "b_sku": sku,
+                "b_list": list_price,
+                "b_cost": cost,
+                "b_attributes": attrs,
+            }
+        )
+    for chunk in _chunks(params, 5_000):
+        conn.execute(statement, list(chunk))
 
 
 class _PromotionsHandler(_Handler):

@@ -18,6 +18,7 @@ from db.errors import CsvImportError
 from db.importers import ImportOptions, import_file
 from db.models import OrderLine, Product, Promotion, SalesPeriod
 from tests.test_import import CATALOG, ORDERS, row_counts, rows, write
+from tools.clock import next_sale_date, shop_clock
 from tools.data_check import check_data
 
 SALES = """week_end_date,store_id,upc_id,units,spend,price,base_price,feature,display,tpr_only
@@ -283,3 +284,36 @@ def test_non_merchandise_categories_are_imported_as_non_products(db_engine: Engi
     import_file(db_engine, "catalog", write(tmp_path, "products.csv", catalog), options)
     got = dict(rows(db_engine, select(Product.sku, Product.is_product)))
     assert got == {"G1": False, "G2": False, "A1": True}
+
+
+def test_orders_give_a_catalogue_without_prices_its_most_common_unit_prices(
+    db_engine: Engine, tmp_path: Path
+) -> None:
+    catalog = "sku,title,category,cost\nA1,Headphones,audio,\nB1,Kettle,kitchen,12.00\n"
+    import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", catalog))
+    orders = (
+        "order_id,sku,qty,unit_price,ts\n"
+        "o-1,A1,1,229.99,2024-03-01 10:00\no-2,A1,1,199.99,2024-03-02 10:00\n"
+        "o-3,A1,2,229.99,2024-03-03 10:00\n"
+        "o-4,B1,1,35.00,2024-03-03 11:00\n"
+    )
+    import_file(db_engine, "orders", write(tmp_path, "orders.csv", orders))
+    got = {
+        sku: (price, cost, attrs.get("list_price_from"), bool(attrs.get("cost_estimated")))
+        for sku, price, cost, attrs in rows(
+            db_engine, select(Product.sku, Product.list_price_cents, Product.cost_cents, Product.attributes)
+        )
+    }
+    assert got == {
+        "A1": (22999, round(22999 * 0.6), "most common unit price of the orders", True),
+        "B1": (3500, 1200, "most common unit price of the orders", False),  # its imported cost is kept
+    }
+
+
+def test_a_shop_whose_weekly_sales_end_in_the_past_lives_the_day_after_them(
+    catalog_engine: Engine, tmp_path: Path
+) -> None:
+    import_file(catalog_engine, "sales", write(tmp_path, "sales.csv", SALES))
+    clock = shop_clock(make_session_factory(catalog_engine))
+    assert clock().date() == dt.date(2026, 1, 15)  # the last week ends on 2026-01-14
+    assert next_sale_date(clock) == dt.date(2026, 1, 16)

@@ -512,8 +512,3 @@ def market_signals(
             NewsRow(id=n.id, title=n.title, source=n.source, published_at=n.published_at) for n in news
         ],
     )
-
-
-def latest_activity(session: Session) -> dt.datetime | None:
-    """The timestamp of the newest order line (the demo shop's 'now' when its data ends in the past)."""
-    return session.scalar(select(func.max(OrderLine.ts)))

@@ -1,8 +1,9 @@
 """The shop's clock: what "now", "today" and "tomorrow's sale" mean for every command, tool and draft.
 
 Timestamps in the schema are UTC without a time zone, so "now" is naive UTC. A shop whose data end in the
-past (a demo shop, an imported log) lives on the morning after its newest order; ``FLASHSALE_TODAY`` pins
-the date for everyone. Front ends build one clock (``Deps.clock``) and pass dates down explicitly.
+past (a demo shop, an imported log or panel) lives on the morning after its last day of sales;
+``FLASHSALE_TODAY`` pins the date for everyone. Front ends build one clock (``Deps.clock``) and pass dates
+down explicitly.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.sqlvalues import utc_now
-from tools.catalog import latest_activity
+from tools.sales_panel import last_sales_date
 
 Clock = Callable[[], dt.datetime]
 
@@ -27,15 +28,16 @@ def fixed_clock(moment: dt.datetime) -> Clock:
 
 
 def shop_clock(factory: sessionmaker[Session], today: dt.date | None = None) -> Clock:
-    """``today`` at 09:00 if given; the morning after the newest order when the shop's data end before
-    yesterday (a demo shop or an imported log); else the real time."""
+    """``today`` at 09:00 if given; the morning after the last day of the sales history (order lines, else
+    sales periods) when it ends before yesterday (a demo shop, an imported log or panel); else the real
+    time."""
     if today is not None:
         return fixed_clock(dt.datetime.combine(today, MORNING))
     with factory() as session:
-        newest = latest_activity(session)
+        newest = last_sales_date(session)
     now = utc_now()
-    if newest is not None and newest.date() < now.date() - dt.timedelta(days=1):
-        return fixed_clock(dt.datetime.combine(newest.date() + dt.timedelta(days=1), MORNING))
+    if newest is not None and newest < now.date() - dt.timedelta(days=1):
+        return fixed_clock(dt.datetime.combine(newest + dt.timedelta(days=1), MORNING))
     return utc_now
 
 

@@ -59,6 +59,7 @@ class DataCounts(BaseModel):
     skus_with_stock: int
     costs_estimated: int = Field(description="Products whose cost was estimated, not imported.")
     list_prices_estimated: int
+    list_prices_missing: int = Field(description="Products without a list price: they cannot be planned.")
     uncategorised: int
     categories: int
     reviews: int
@@ -185,7 +186,17 @@ def _counts(session: Session) -> DataCounts:
         ),
         skus_with_stock=int(session.scalar(select(func.count(distinct(Inventory.sku)))) or 0),
         costs_estimated=sum(1 for a, _ in attrs if (a or {}).get("cost_estimated")),
-        list_prices_estimated=sum(1 for a, _ in attrs if (a or {}).get("list_price_estimated")),
+        list_prices_estimated=sum(
+            1 for a, _ in attrs if (a or {}).get("list_price_estimated") and (a or {}).get("list_price_from")
+        ),
+        list_prices_missing=int(
+            session.scalar(
+                select(func.count())
+                .select_from(Product)
+                .where(Product.is_product.is_(True), Product.list_price_cents <= 0)
+            )
+            or 0
+        ),
         uncategorised=sum(1 for _, c in attrs if c in ("", "uncategorised")),
         categories=len({c for _, c in attrs}),
         reviews=count(Review.id),
@@ -256,7 +267,14 @@ def _plan(c: DataCounts) -> Capability:
     if c.costs_estimated:
         missing.append(f"{c.costs_estimated:,} costs estimated: import the catalog with costs")
     if c.list_prices_estimated:
-        missing.append(f"{c.list_prices_estimated:,} list prices estimated from base prices")
+        missing.append(
+            f"{c.list_prices_estimated:,} list prices estimated from the sales (base or unit prices)"
+        )
+    if c.list_prices_missing:
+        missing.append(
+            f"{c.list_prices_missing:,} products without a list price (none imported, none sold) are not "
+            "planned"
+        )
     if c.skus_with_stock == 0 or c.products_with_sales == 0:
         status: Status = "missing"
     else:

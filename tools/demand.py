@@ -594,16 +594,16 @@ def _group_lift(y: FloatArray, s: FloatArray, mu0: FloatArray) -> tuple[float, f
 def _flash_lifts(
     y: FloatArray, intensity: FloatArray, log_no_lift: FloatArray, group_of: NDArray[np.int64], n_groups: int
 ) -> tuple[FloatArray, list[LiftEstimate]]:
-    """Per-SKU log sale lift: its pooling group's, estimated on the group's promoted periods and shrunk
-    toward no lift (log lift 0) by empirical Bayes.
+    """Per-SKU log sale lift: its pooling group's, estimated on the group's promoted periods and pooled by
+    empirical Bayes toward the shop's lift, itself shrunk toward no lift (log lift 0).
 
     A group's raw log lift is the Poisson MLE over its promoted periods (``intensity`` in (0, 1]: the share of
-    the period and of the locations under promotion); the between-group variance ``tau2`` of true lifts around
-    no lift comes from the groups with data (method of moments), and each group keeps
-    ``raw * tau2 / (tau2 + se^2)``: little evidence, little lift. A group without promoted periods gets no
-    lift, with the prior's interval (:data:`NO_EVIDENCE_LOG_LIFT_SD` when no group has any). SKU-level lifts
-    are not estimated: a SKU is promoted on a handful of
-    periods at most, and when all of them sold out its own estimate is unbounded. A raw estimate outside
+    the period and of the locations under promotion), with a quasi-Poisson standard error. The shop's lift
+    is the random-effects mean of the groups' (DerSimonian-Laird, with the between-group variance ``tau2``),
+    shrunk toward no lift by the prior :data:`NO_EVIDENCE_LOG_LIFT_SD`: a shop with little evidence has
+    little lift. Each group keeps ``shop + w (raw - shop)`` with ``w = tau2 / (tau2 + se^2)``; a group without
+    promoted periods gets the shop's lift, with the shop's uncertainty as its interval (the prior's when no
+    group has any). :func:`_sku_lifts` refines SKUs promoted often enough. A raw estimate outside
     :data:`LIFT_RANGE` is reported (``at_bound``), never used as it is."""
     raws = []
     for g in range(n_groups):
@@ -612,16 +612,22 @@ def _flash_lifts(
     raw = np.array([r[0] for r in raws])
     se = np.array([r[1] for r in raws])
     has = np.isfinite(raw) & np.isfinite(se)
-    tau2 = float(max(np.mean(raw[has] ** 2 - se[has] ** 2), 0.0)) if has.any() else 0.0
+    prior = NO_EVIDENCE_LOG_LIFT_SD**2
+    if has.any():
+        mean0, tau2, se_mean = _pool_with_se(raw[has], se[has])
+        shop = max(mean0 * prior / (prior + se_mean**2), 0.0)
+        shop_var = prior * se_mean**2 / (prior + se_mean**2)
+    else:
+        tau2, shop, shop_var = 0.0, 0.0, prior
     lo_bound, hi_bound = np.log(LIFT_RANGE[0]), np.log(LIFT_RANGE[1])
     estimates = []
     for g in range(n_groups):
         if has[g]:
             w = tau2 / (tau2 + se[g] ** 2) if tau2 > 0 else 0.0
-            post = float(raw[g] * w)
-            sd = float(np.sqrt(w) * se[g])
+            post = float(shop + w * (raw[g] - shop))
+            sd = float(np.sqrt(w * se[g] ** 2 + (1 - w) ** 2 * shop_var))
         else:
-            post, sd = 0.0, float(np.sqrt(tau2)) if has.any() else NO_EVIDENCE_LOG_LIFT_SD
+            post, sd = shop, float(np.sqrt(tau2 + shop_var))
         at_bound = bool(has[g] and not lo_bound - 1e-9 <= raw[g] <= hi_bound + 1e-9)
         post = float(np.clip(post, lo_bound, hi_bound))
         estimates.append(

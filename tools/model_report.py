@@ -72,12 +72,11 @@ def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
         )
     if m.get("lift_at_bound"):
         lines.append(
-            "The raw sale lift of " + ", ".join(m["lift_at_bound"]) + " fell outside the allowed range: the "
-            "data do not identify it (too few or inconsistent promoted periods); the reported lift is shrunk."
+            f"The raw sale lift of {_some(m['lift_at_bound'])} fell outside the allowed range: the data do "
+            "not identify it (too few or inconsistent promoted periods); the reported lift is shrunk."
         )
     if m.get("elasticity_at_bound"):
-        groups = m["elasticity_at_bound"]
-        shown = ", ".join(groups[:8]) + (f" and {len(groups) - 8} more" if len(groups) > 8 else "")
+        shown = _some(m["elasticity_at_bound"])
         lo, hi = ELASTICITY_RANGE
         lines.append(
             f"The price elasticity of {shown} fell outside {lo:g} to {hi:g}: the data do not identify it "
@@ -87,6 +86,12 @@ def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
     if model.period_days == 7:
         lines.append("Weekly data: a day's forecast is a seventh of its week (no weekday profile).")
     return lines
+
+
+def _some(names: list[str], first: int = 8) -> str:
+    """The first names of a long list and how many more there are."""
+    more = len(names) - first
+    return ", ".join(names[:first]) + (f" and {more} more" if more > 0 else "")
 
 
 def _pct(value: float | None) -> str:
