@@ -42,6 +42,13 @@ app.add_typer(db_app, name="db")
 console = Console()
 err_console = Console(stderr=True)
 
+WIDE_HELP = "Every column with full figures, however wide the terminal (default: what fits)."
+
+
+def table_width(wide: bool) -> int | None:
+    """The width a table must fit: the terminal's, or None (no limit) with ``--wide``."""
+    return None if wide else console.width
+
 
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn library errors into a one-line message and exit code 1."""
@@ -138,9 +145,9 @@ def demo(
     """Create the database and fill it with a simulated shop (a year of orders, prices, news, reviews)."""
     from pathlib import Path
 
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
+    from tools.progress import progress
     from tools.simulator import SimConfig
     from tools.simulator.demo import DemoProgress, build_demo
 
@@ -149,14 +156,10 @@ def demo(
         overrides["end_date"] = parse_date_option(end_date, "--end-date")
     config = SimConfig.scaled(scale, **overrides)
     engine = engine_from_settings()
-    with Progress(
-        TextColumn("{task.description:<36}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("Building the shop", total=1.0)
+    with progress(console, "Building the shop", total=1.0) as update:
 
         def on_progress(event: DemoProgress) -> None:
-            bar.update(task, completed=event.fraction, description=f"{event.table}: {event.rows:,} rows")
+            update(event.fraction, detail=f"{event.table}: {event.rows:,} rows")
 
         summary = build_demo(engine, config, replace=replace, progress=on_progress)
     table = Table(title="Demo shop")
@@ -216,6 +219,10 @@ def kpi(
         True, help="Compute incremental units against the stored demand model's no-sale counterfactual."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the typed result as JSON instead of a table."),
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
+    all_stock_outs: bool = typer.Option(
+        False, "--all", help="List every stock-out (default: the 10 soonest sold out)."
+    ),
 ) -> None:
     """KPIs of a period: GMV, profit, margin, discount depth, sell-through, stock-outs, buyers, turnover.
     Without dates or a plan: the last closed sale, else the last 30 days (the report says which)."""
@@ -242,12 +249,12 @@ def kpi(
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    console.print(kpi_table(result))
-    stock_outs = stock_out_table(result)
+    console.print(kpi_table(result, width=table_width(wide)))
+    stock_outs = stock_out_table(result, limit=None) if all_stock_outs else stock_out_table(result)
     if stock_outs is not None:
         console.print(stock_outs)
     if pva is not None:
-        console.print(plan_vs_actual_table(pva))
+        console.print(plan_vs_actual_table(pva, width=table_width(wide)))
 
 
 @app.command()
@@ -630,17 +637,10 @@ def _with_csv_options(func: Callable[..., None]) -> Callable[..., None]:
 
 def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> None:
     from rich.markup import escape
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TransferSpeedColumn,
-    )
 
     from db.import_join import parse_join
     from db.importers import ImportOptions, import_file, load_mapping_file, parse_map_options
+    from tools.progress import progress
 
     mapping: dict[str, str] = {}
     if csv.mapping_file is not None:
@@ -660,23 +660,13 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
     )
     engine = engine_from_settings()
     total = file.stat().st_size if file.is_file() else None
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TextColumn("{task.fields[rows]:,} rows"),
-        TimeElapsedColumn(),
-        console=err_console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"{kind} {file.name}", total=total, rows=0)
+    with progress(err_console, f"{kind} {file.name}", total=total, kind="bytes") as update:
         summary = import_file(
             engine,
             kind,  # type: ignore[arg-type]
             file,
             options,
-            progress=lambda done, rows: bar.update(task, completed=done, rows=rows),
+            progress=lambda done, rows: update(done, rows=rows),
         )
     console.print(
         f"Imported [bold]{summary.rows_loaded:,}[/] {_IMPORT_ROWS[kind]} from {file.name} in "
@@ -900,19 +890,12 @@ def import_orders(
 
 @contextlib.contextmanager
 def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A progress bar on stderr, fed by the ``progress(stage, done, total)`` callback it yields."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Progress on stderr (a bar, or plain lines in a log), fed by the ``progress(stage, done, total)``
+    callback it yields."""
+    from tools.progress import progress
 
-    with Progress(
-        TextColumn("{task.description:<24}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=err_console, transient=True,
-    ) as bar:  # fmt: skip
-        task = bar.add_task("loading sales", total=None)
-
-        def progress(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
-
-        yield progress
+    with progress(err_console, "working") as update:
+        yield lambda stage, done, total: update(done, total=total, stage=stage)
 
 
 @app.command()
@@ -923,6 +906,7 @@ def fit(
         None, "--window-end", help="Last day of the fitting window (YYYY-MM-DD); default: newest order."
     ),
     window_days: int = typer.Option(365, min=28, help="Days of history to fit on, ending at --window-end."),
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
     """Fit the demand model on the order history and store it (the plans record which model they used)."""
 
@@ -934,7 +918,7 @@ def fit(
     with _stage_progress() as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
-    console.print(demand_model_table(model))
+    console.print(demand_model_table(model, width=table_width(wide)))
     for line in demand_model_lines(model, model_id):
         console.print(line, highlight=False, markup=False)
 
@@ -951,6 +935,7 @@ def backtest(
     by_location: bool = typer.Option(
         False, "--by-location", help="Score per product and location (store) of a sales-period history."
     ),
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
     """Score the demand model on held-out weeks against zero, naive and training-mean forecasts (and the
     simulator's truth): WAPE, bias, MAE, RMSSE, interval coverage and pinball loss, the lift on held-out
@@ -963,7 +948,7 @@ def backtest(
     factory = session_factory()
     with _stage_progress() as progress, factory() as session:
         result = run_backtest(session, weeks=weeks, by_location=by_location, progress=progress)
-    console.print(backtest_table(result))
+    console.print(backtest_table(result, width=table_width(wide)))
     for line in backtest_lines(result):
         console.print(line, highlight=False)
     for note in result.notes:
@@ -1075,7 +1060,9 @@ def draft(
     sale_date = parse_date_option(date, "--date")
     cfg = settings()
     factory = session_factory(cfg)
-    with err_console.status("making the draft") as status:
+    from tools.progress import status
+
+    with status(err_console, "making the draft") as update:
         result = run_daily_draft(
             cfg,
             factory,
@@ -1084,7 +1071,7 @@ def draft(
             force=force,
             post_to=post_to_slack,
             use_model=not no_model,
-            progress=status.update,
+            progress=update,
         )
     _print_draft(result)
     if post_to_slack:
@@ -1194,7 +1181,7 @@ def plan(  # noqa: PLR0917
         False, "--no-guard-cap", help="Trust the forecasts: still flag them, but do not cap the allocation."
     ),
     by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
-    wide: bool = typer.Option(False, "--wide", help="Show every column, however wide the terminal."),
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
     """Plan tomorrow's flash sale with the plan service (the same plan the assistant and the daily draft
     make for the same question): refit the demand model if the orders changed, optimise, save the plan as
@@ -1204,6 +1191,7 @@ def plan(  # noqa: PLR0917
     from tools.plan_report import plan_table, summary_lines
     from tools.planning import PlanRequest, propose_plan, save_proposal
     from tools.plans import load_plan
+    from tools.progress import status
 
     request = PlanRequest(
         sale_date=parse_date_option(date, "--date"),
@@ -1224,13 +1212,14 @@ def plan(  # noqa: PLR0917
         guard_cap=not no_guard_cap,
     )
     deps = cli_deps()
-    with session_scope(deps.session_factory) as session, err_console.status("loading the demand model") as s:
-        refresh_demand_model(session, progress=s.update)
-        s.update("optimising the sale")
+    loading = status(err_console, "loading the demand model")
+    with session_scope(deps.session_factory) as session, loading as s:
+        refresh_demand_model(session, progress=s)
+        s("optimising the sale")
         proposal = propose_plan(session, request, today=deps.today())
         plan_id = save_proposal(session, proposal, created_by=by)
         stored = load_plan(session, plan_id)
-    console.print(plan_table(stored, width=None if wide else console.width))
+    console.print(plan_table(stored, width=table_width(wide)))
     for line in summary_lines(stored, proposal):
         console.print(line, highlight=False, markup=False)
     console.print(

@@ -22,6 +22,27 @@ def format_cents(cents: float | None) -> str:
     return f"{sign}{abs(cents) / 100:,.2f}"
 
 
+SHORT_UNITS_NOTE = "k = thousand, M = million"
+
+
+def short_number(value: float | None) -> str:
+    """A figure in short units for a narrow table: 9,876 stays whole, 12,345 -> '12.3k', 1,234,567 ->
+    '1.23M' (say so with ``SHORT_UNITS_NOTE``)."""
+    if value is None:
+        return MISSING
+    sign, v = ("-", -value) if value < 0 else ("", value)
+    if round(v) < 10_000:
+        return f"{sign}{v:,.0f}"
+    if round(v, -2) < 1_000_000:
+        return f"{sign}{v / 1e3:.1f}k"
+    return f"{sign}{v / 1e6:.2f}M"
+
+
+def short_cents(cents: float | None) -> str:
+    """Cents as a currency amount in short units: 1234567 -> '12.3k'."""
+    return MISSING if cents is None else short_number(cents / 100)
+
+
 def pct(fraction: float | None, digits: int = 1) -> str:
     """A fraction as a percentage, e.g. 0.4567 -> '45.7 %'."""
     return MISSING if fraction is None else f"{fraction * 100:.{digits}f} %"

@@ -3,25 +3,27 @@ the evidence behind it) and dispersion, and in words what the fit was made of.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
-from rich import box
 from rich.table import Table
 
-from tools.backtest import BacktestResult
+from tools.backtest import BacktestResult, ForecastScore
 from tools.demand import ELASTICITY_RANGE, DemandModel
+from tools.table_fit import FitColumn, fit_table
 
 
-def demand_model_table(model: DemandModel) -> Table:
-    """One row per pooling group (the category, or the level the fit pooled by)."""
+def demand_model_table(model: DemandModel, *, width: int | None = None) -> Table:
+    """One row per pooling group (the category, or the level the fit pooled by), no wider than ``width``."""
     m = model.metrics
     unit = "week" if model.period_days == 7 else "day"
-    table = Table(
-        title=f"Demand model {model.id} ({model.window_start} to {model.window_end}, per {unit}, "
-        f"pooled by {m.get('pooled_by', 'category')})",
-        caption="elast.: price elasticity; lift: the demand multiplier when promoted, shrunk toward 1 (no "
-        "lift) where promoted periods are few, with its 90 % interval; NB r: negative-binomial size",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+    title = (
+        f"Demand model {model.id} ({model.window_start} to {model.window_end}, per {unit}, "
+        f"pooled by {m.get('pooled_by', 'category')})"
+    )
+    caption = (
+        "elast.: price elasticity; lift: the demand multiplier when promoted, pooled toward the shop's "
+        "lift where promoted periods are few, with its 90 % interval; NB r: negative-binomial size"
     )
     rows = []
     for name, p in sorted(model.category_params.items()):
@@ -40,16 +42,13 @@ def demand_model_table(model: DemandModel) -> Table:
                 "Poisson" if disp is None else f"{disp:.1f}",
             ]
         )
-    headers = ["group", "SKUs", "elast.", "τ²", "lift", "90 %", f"promo {unit}s", "NB r"]
-    for j, header in enumerate(headers):
-        if j == 0:
-            table.add_column(header, overflow="fold")
-            continue
-        width = max([len(header)] + [len(r[j]) for r in rows])
-        table.add_column(header, justify="right", no_wrap=True, min_width=width)
-    for row in rows:
-        table.add_row(*row)
-    return table
+    spec = [("group", None), ("SKUs", 3), ("elast.", None), ("τ²", 1), ("lift", None), ("90 %", 4)]
+    spec += [(f"promo {unit}s", 5), ("NB r", 2)]
+    columns = [
+        FitColumn(header, [r[j] for r in rows], left=j == 0, drop_order=drop)
+        for j, (header, drop) in enumerate(spec)
+    ]
+    return fit_table(title, columns, width=width, caption=caption)
 
 
 def demand_model_lines(model: DemandModel, model_id: int) -> list[str]:
@@ -102,31 +101,34 @@ def _num(value: float | None, digits: int = 3) -> str:
     return "–" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def backtest_table(result: BacktestResult) -> Table:
-    """Every forecaster at every level: WAPE, bias, MAE, RMSSE; the model's interval coverage and pinball."""
-    table = Table(
-        title=f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
-        f"hold-out {result.holdout_start}..{result.holdout_end}, {result.n_skus:,} series",
-        caption="zero scores 100 % WAPE by definition: above it a forecast does worse than nothing. "
-        "RMSSE: the M5 scaled error (1 = the in-sample one-step naive). cover: actuals within the model's "
-        "10-90 % interval (80 % expected). The median is a point forecast of typical periods, not of totals.",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+def backtest_table(result: BacktestResult, *, width: int | None = None) -> Table:
+    """Every forecaster at every level: WAPE, bias, MAE, RMSSE; the model's interval coverage and pinball;
+    no wider than ``width``."""
+    title = (
+        f"Backtest: fit {result.fit_window[0]}..{result.fit_window[1]} ({result.fit_seconds:.1f} s), "
+        f"hold-out {result.holdout_start}..{result.holdout_end}, {result.n_skus:,} series"
     )
-    for col in ("forecaster", "level", "WAPE", "bias", "MAE", "RMSSE", "cover", "pinball"):
-        table.add_column(col, justify="left" if col in ("forecaster", "level") else "right", no_wrap=True)
-    for s in [*result.scores, *result.promoted_scores]:
-        table.add_row(
-            s.forecaster,
-            s.level,
-            _pct(s.wape),
-            f"{s.bias:+.1%}" if np.isfinite(s.bias) else "–",
-            _num(s.mae, 2),
-            _num(s.rmsse),
-            _pct(s.coverage_80),
-            _num(s.pinball),
-        )
-    return table
+    caption = (
+        "zero scores 100 % WAPE by definition: above it a forecast does worse than nothing. "
+        "RMSSE: the M5 scaled error (1 = the in-sample one-step naive). cover: actuals within the model's "
+        "10-90 % interval (80 % expected). The median is a point forecast of typical periods, not of totals."
+    )
+    scores = [*result.scores, *result.promoted_scores]
+    spec: list[tuple[str, int | None, Callable[[ForecastScore], str]]] = [
+        ("forecaster", None, lambda s: s.forecaster),
+        ("level", None, lambda s: s.level),
+        ("WAPE", None, lambda s: _pct(s.wape)),
+        ("bias", None, lambda s: f"{s.bias:+.1%}" if np.isfinite(s.bias) else "–"),
+        ("MAE", 2, lambda s: _num(s.mae, 2)),
+        ("RMSSE", None, lambda s: _num(s.rmsse)),
+        ("cover", 3, lambda s: _pct(s.coverage_80)),
+        ("pinball", 1, lambda s: _num(s.pinball)),
+    ]
+    columns = [
+        FitColumn(header, [cell(s) for s in scores], left=j < 2, drop_order=drop)
+        for j, (header, drop, cell) in enumerate(spec)
+    ]
+    return fit_table(title, columns, width=width, caption=caption)
 
 
 def backtest_lines(result: BacktestResult) -> list[str]:

@@ -7,19 +7,33 @@ them. HTML escapes every value; charts are PNG files written next to the report 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from rich import box
 from rich.table import Table
 
 from db.sqlvalues import utc_now
 from tools.campaigns import Comparison, PlanVsActual
 from tools.data_check import DataCheck
-from tools.formatting import format_cents, html_escape, html_head, html_table, md_escape, md_table, num, pct
+from tools.formatting import (
+    format_cents,
+    html_escape,
+    html_head,
+    html_table,
+    md_escape,
+    md_table,
+    num,
+    pct,
+    short_cents,
+    short_number,
+)
 from tools.kpi import KpiFigures, KpiInputError, KpiReport
+from tools.table_fit import FitColumn, FitRows, fit_table
 
 REPORT_FORMATS = ("md", "html")
 CHART_FILES = {
@@ -34,24 +48,33 @@ CHART_TITLES = {
 }
 
 
-KPI_COLUMNS: list[tuple[str, str]] = [
-    ("GMV", "gmv"),
-    ("Gross profit", "profit"),
-    ("Margin", "margin"),
-    ("Units", "units"),
-    ("Avg discount", "depth"),
-    ("Orders", "orders"),
-    ("Buyers", "buyers"),
-    ("Repeat-buyer share", "repeat"),
-    ("Sell-through", "sell_through"),
-    ("Stock-outs", "stock_outs"),
-    ("Turnover", "turnover"),
-    ("Incremental units", "incremental"),
-]
+@dataclass(frozen=True)
+class _Kpi:
+    label: str  # the header in reports and the figure's name in the totals list
+    short: str  # the header in a terminal table
+    legend: str | None = None  # what the short header means
+    drop_order: int | None = None  # left out of a narrow terminal table, lowest first; None: always shown
+
+
+KPIS = (
+    _Kpi("GMV", "GMV"),
+    _Kpi("Gross profit", "Profit"),
+    _Kpi("Margin", "Margin", drop_order=8),
+    _Kpi("Units", "Units"),
+    _Kpi("Avg discount", "Disc.", "Disc.: average discount", drop_order=6),
+    _Kpi("Orders", "Orders", drop_order=4),
+    _Kpi("Buyers", "Buyers", drop_order=5),
+    _Kpi("Repeat-buyer share", "Repeat", "Repeat: repeat-buyer share", drop_order=3),
+    _Kpi("Sell-through", "Sell-thr.", "Sell-thr.: sale units / allocated", drop_order=9),
+    _Kpi("Stock-outs", "Out", "Out: plan items sold out / planned", drop_order=7),
+    _Kpi("Turnover", "Turn", "Turn: inventory turnover", drop_order=1),
+    _Kpi("Incremental units", "Incr.", "Incr.: incremental units", drop_order=2),
+)
+KPI_COLUMNS = [k.label for k in KPIS]
 
 
 def kpi_cells(fig: KpiFigures) -> list[str]:
-    """The formatted KPI values of one row, in the order of ``KPI_COLUMNS``."""
+    """The formatted KPI values of one row, in the order of ``KPIS``."""
     return [
         format_cents(fig.gmv_cents),
         format_cents(fig.gross_profit_cents),
@@ -72,23 +95,46 @@ def kpi_cells(fig: KpiFigures) -> list[str]:
     ]
 
 
+def kpi_short_cells(fig: KpiFigures) -> list[str]:
+    """The same values in short units (12.3k), for a narrow terminal."""
+    full = kpi_cells(fig)
+    short = {
+        0: short_cents(fig.gmv_cents),
+        1: short_cents(fig.gross_profit_cents),
+        3: short_number(fig.units),
+        5: short_number(fig.orders),
+        6: short_number(fig.unique_buyers),
+        8: pct(fig.sell_through) if fig.allocated_units else "–",
+        11: short_number(fig.incremental_units),
+    }
+    return [short.get(i, cell) for i, cell in enumerate(full)]
+
+
 def report_title(report: KpiReport) -> str:
     scope = f"plan {report.plan_id}, " if report.plan_id is not None else ""
     period = str(report.start) if report.start == report.end else f"{report.start} to {report.end}"
     return f"KPIs, {scope}{period}"
 
 
-def _rows(report: KpiReport) -> list[tuple[str, list[str]]]:
-    rows = [(str(g.key), kpi_cells(g)) for g in report.groups]
-    rows.append(("Total", kpi_cells(report.total)))
+def _rows(
+    report: KpiReport, cells: Callable[[KpiFigures], list[str]] = kpi_cells
+) -> list[tuple[str, list[str]]]:
+    rows = [(str(g.key), cells(g)) for g in report.groups]
+    rows.append(("Total", cells(report.total)))
     return rows
 
 
 STOCK_OUT_COLUMNS = ("Plan", "Sale date", "SKU", "Allocated", "Sold", "Sold out at", "Minutes to sell out")
+STOCK_OUT_SHORT_COLUMNS = ("Plan", "Sale date", "SKU", "Alloc.", "Sold", "Out at", "Minutes")
 
 
 def stock_out_rows(report: KpiReport) -> list[list[str]]:
-    """The formatted cells of each stock-out, in the order of ``STOCK_OUT_COLUMNS``."""
+    """The formatted cells of each stock-out, soonest sold out first, in the order of
+    ``STOCK_OUT_COLUMNS``."""
+    items = sorted(
+        report.stock_outs,
+        key=lambda i: (i.minutes_to_sell_out is None, i.minutes_to_sell_out or 0.0, i.sale_date, i.sku),
+    )
     return [
         [
             str(i.plan_id),
@@ -99,7 +145,7 @@ def stock_out_rows(report: KpiReport) -> list[list[str]]:
             f"{i.sold_out_at:%H:%M}" if i.sold_out_at else "–",
             num(i.minutes_to_sell_out, 0),
         ]
-        for i in report.stock_outs
+        for i in items
     ]
 
 
@@ -143,81 +189,107 @@ def _plan_vs_actual_summary(pva: PlanVsActual) -> str:
 # ---- terminal -------------------------------------------------------------------------------------------
 
 
-def kpi_table(report: KpiReport) -> Table:
-    """A rich table: one row per group and a total row; totals only (no grouping) as a figure/value list."""
-    table = Table(title=report_title(report), header_style="bold")
+def kpi_table(report: KpiReport, *, width: int | None = None) -> Table:
+    """One row per group and a total row, no wider than ``width`` (None: every column, full figures);
+    totals only (no grouping) as a figure/value list."""
+    caption = " ".join(report.notes)
     if report.by is None:
+        table = Table(
+            title=report_title(report), header_style="bold", caption=caption or None, caption_justify="left"
+        )
         table.add_column("Figure")
         table.add_column("Value", justify="right")
-        for (label, _), cell in zip(KPI_COLUMNS, kpi_cells(report.total), strict=True):
-            table.add_row(label, cell)
-    else:
-        table.add_column(report.by.capitalize())
-        for label, _ in KPI_COLUMNS:
-            table.add_column(label, justify="right")
-        rows = _rows(report)
-        for i, (name, cells) in enumerate(rows):
-            is_total = i == len(rows) - 1
-            table.add_row(name, *cells, style="bold" if is_total else None, end_section=i == len(rows) - 2)
-    if report.notes:
-        table.caption = " ".join(report.notes)
-    return table
+        for kpi, cell in zip(KPIS, kpi_cells(report.total), strict=True):
+            table.add_row(kpi.label, cell)
+        return table
+    full, short = _rows(report), _rows(report, kpi_short_cells)
+    columns = [FitColumn(report.by.capitalize(), [name for name, _ in full], left=True)]
+    columns += [
+        FitColumn(
+            kpi.short,
+            [cells[k] for _, cells in full],
+            short=[cells[k] for _, cells in short],
+            legend=kpi.legend,
+            drop_order=kpi.drop_order,
+        )
+        for k, kpi in enumerate(KPIS)
+    ]
+    n = len(full)
+    rows = FitRows(styles=[None] * (n - 1) + ["bold"], end_section=[i == n - 2 for i in range(n)])
+    return fit_table(report_title(report), columns, width=width, caption=caption, rows=rows)
 
 
-def stock_out_table(report: KpiReport) -> Table | None:
+STOCK_OUTS_SHOWN = 10
+
+
+def stock_out_table(report: KpiReport, *, limit: int | None = STOCK_OUTS_SHOWN) -> Table | None:
+    """The stock-outs, soonest sold out first; at most ``limit`` rows (None: all), the caption says how
+    many there are and how to see every one."""
     if not report.stock_outs:
         return None
-    table = Table(title="Stock-outs", header_style="bold")
-    for col in STOCK_OUT_COLUMNS:
-        table.add_column(col, justify="left" if col in ("SKU", "Sale date") else "right")
-    for row in stock_out_rows(report):
+    rows = stock_out_rows(report)
+    total = len(rows)
+    shown = rows if limit is None else rows[:limit]
+    caption = "Minutes: from the sale's start to selling out."
+    if len(shown) < total:
+        caption += (
+            f" {len(shown)} of {total:,} stock-outs shown, soonest sold out first; --all lists every one, "
+            "--json gives them as data."
+        )
+    table = Table(
+        title=f"Stock-outs ({total:,})",
+        header_style="bold",
+        caption=caption,
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for col in STOCK_OUT_SHORT_COLUMNS:
+        table.add_column(col, justify="left" if col in ("SKU", "Sale date") else "right", no_wrap=True)
+    for row in shown:
         table.add_row(*row)
     return table
 
 
-def plan_vs_actual_table(pva: PlanVsActual) -> Table:
-    table = Table(
-        title=f"Plan {pva.plan_id} ({pva.sale_date}): forecast against actual",
-        caption=f"WAPE {pct(pva.wape)}, bias {pct(pva.bias)} (positive = over-forecast)",
-        header_style="bold",
-    )
-    for col in (
-        "SKU",
-        "Forecast",
-        "Sold",
-        "Allocated",
-        "Planned price",
-        "Avg price",
-        "Profit",
-        "Driver",
-        "Why",
-    ):
-        table.add_column(col, justify="left" if col in ("SKU", "Driver", "Why") else "right")
-    for item in pva.items:
-        table.add_row(
-            item.sku,
-            num(item.forecast_units),
-            str(item.sold_units),
-            str(item.allocated_units),
-            format_cents(item.planned_price_cents),
-            format_cents(item.realised_avg_price_cents),
-            format_cents(item.profit_cents),
-            item.driver,
-            item.explanation,
-        )
-    table.add_row(
-        "Total",
-        num(pva.forecast_units),
-        str(pva.sold_units),
-        "",
-        "",
-        "",
-        format_cents(pva.profit_cents),
-        "",
-        "",
-        style="bold",
-    )
-    return table
+def plan_vs_actual_table(pva: PlanVsActual, *, width: int | None = None) -> Table:
+    """Each plan item's forecast against what sold and why it missed, no wider than ``width``; the
+    explanation wraps at word boundaries."""
+    items = pva.items
+    total = ["Total", num(pva.forecast_units), str(pva.sold_units), "", "", ""]
+    total.append(format_cents(pva.profit_cents))
+    cells = [
+        [
+            i.sku,
+            num(i.forecast_units),
+            str(i.sold_units),
+            str(i.allocated_units),
+            format_cents(i.planned_price_cents),
+            format_cents(i.realised_avg_price_cents),
+            format_cents(i.profit_cents),
+            i.driver,
+            i.explanation,
+        ]
+        for i in items
+    ] + [[*total, "", ""]]
+    spec = [
+        ("SKU", True, None, False),
+        ("Forecast", False, None, False),
+        ("Sold", False, None, False),
+        ("Alloc.", False, 3, False),
+        ("Plan price", False, 2, False),
+        ("Avg price", False, 1, False),
+        ("Profit", False, None, False),
+        ("Driver", True, 4, False),
+        ("Why", True, None, True),
+    ]
+    columns = [
+        FitColumn(header, [row[k] for row in cells], left=left, drop_order=drop, wrap=wrap)
+        for k, (header, left, drop, wrap) in enumerate(spec)
+    ]
+    n = len(cells)
+    rows = FitRows(styles=[None] * (n - 1) + ["bold"], end_section=[i == n - 2 for i in range(n)])
+    caption = f"WAPE {pct(pva.wape)}, bias {pct(pva.bias)} (positive = over-forecast)"
+    title = f"Plan {pva.plan_id} ({pva.sale_date}): forecast against actual"
+    return fit_table(title, columns, width=width, caption=caption, rows=rows)
 
 
 def comparison_table(c: Comparison) -> Table:
@@ -364,7 +436,7 @@ def render_markdown(
         "",
     ]
     out += md_table(
-        [(report.by or "scope").capitalize()] + [c for c, _ in KPI_COLUMNS],
+        [(report.by or "scope").capitalize(), *KPI_COLUMNS],
         [[n, *c] for n, c in _rows(report)],
     )
     out.append("")
@@ -424,7 +496,7 @@ def render_html(
         "cancellations excluded.</p>",
     ]
     out += html_table(
-        [(report.by or "scope").capitalize()] + [c for c, _ in KPI_COLUMNS],
+        [(report.by or "scope").capitalize(), *KPI_COLUMNS],
         [[n, *c] for n, c in _rows(report)],
         total_last=True,
     )
