@@ -18,6 +18,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,15 +51,34 @@ def table_width(wide: bool) -> int | None:
     return None if wide else console.width
 
 
+def print_table(table: Any, wide: bool) -> None:
+    """Print a table fitted to the terminal; with ``--wide`` whole, running past the terminal's edge
+    rather than squeezed into cut cells."""
+    from tools.table_fit import natural_width
+
+    width = natural_width(table)
+    if not wide or width <= console.width:
+        console.print(table)
+        return
+    colour: Literal["auto"] | None = "auto" if console.color_system else None
+    whole = Console(file=console.file, width=width, color_system=colour, force_terminal=console.is_terminal)
+    whole.print(table)
+
+
 def user_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn library errors into a one-line message and exit code 1."""
+    """Turn library errors, and OS errors on the user's paths, into a one-line message and exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
         except FlashSaleError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        except OSError as exc:  # a user's path: name it, no traceback
+            where = f": {exc.filename}" if exc.filename else ""
+            message = f"Error: {exc.strerror or exc}{where}"
+            err_console.print(message, style="bold red", highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(1) from exc
 
     return wrapper
@@ -249,12 +269,12 @@ def kpi(
     if as_json:
         print(result.model_dump_json(indent=2))
         return
-    console.print(kpi_table(result, width=table_width(wide)))
+    print_table(kpi_table(result, width=table_width(wide)), wide)
     stock_outs = stock_out_table(result, limit=None) if all_stock_outs else stock_out_table(result)
     if stock_outs is not None:
         console.print(stock_outs)
     if pva is not None:
-        console.print(plan_vs_actual_table(pva, width=table_width(wide)))
+        print_table(plan_vs_actual_table(pva, width=table_width(wide)), wide)
 
 
 @app.command()
@@ -636,8 +656,6 @@ def _with_csv_options(func: Callable[..., None]) -> Callable[..., None]:
 
 
 def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> None:
-    from rich.markup import escape
-
     from db.import_join import parse_join
     from db.importers import ImportOptions, import_file, load_mapping_file, parse_map_options
     from tools.progress import progress
@@ -889,12 +907,12 @@ def import_orders(
 
 
 @contextlib.contextmanager
-def _stage_progress() -> Iterator[Callable[[str, int, int], None]]:
+def _stage_progress(label: str) -> Iterator[Callable[[str, int, int], None]]:
     """Progress on stderr (a bar, or plain lines in a log), fed by the ``progress(stage, done, total)``
     callback it yields."""
     from tools.progress import progress
 
-    with progress(err_console, "working") as update:
+    with progress(err_console, label) as update:
         yield lambda stage, done, total: update(done, total=total, stage=stage)
 
 
@@ -915,10 +933,10 @@ def fit(
 
     end = parse_date_option(window_end, "--window-end")
     factory = session_factory()
-    with _stage_progress() as progress, factory.begin() as session:
+    with _stage_progress("fit") as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
-    console.print(demand_model_table(model, width=table_width(wide)))
+    print_table(demand_model_table(model, width=table_width(wide)), wide)
     for line in demand_model_lines(model, model_id):
         console.print(line, highlight=False, markup=False)
 
@@ -946,9 +964,9 @@ def backtest(
     from tools.model_report import backtest_lines, backtest_table
 
     factory = session_factory()
-    with _stage_progress() as progress, factory() as session:
+    with _stage_progress("backtest") as progress, factory() as session:
         result = run_backtest(session, weeks=weeks, by_location=by_location, progress=progress)
-    console.print(backtest_table(result, width=table_width(wide)))
+    print_table(backtest_table(result, width=table_width(wide)), wide)
     for line in backtest_lines(result):
         console.print(line, highlight=False)
     for note in result.notes:
@@ -1219,7 +1237,7 @@ def plan(  # noqa: PLR0917
         proposal = propose_plan(session, request, today=deps.today())
         plan_id = save_proposal(session, proposal, created_by=by)
         stored = load_plan(session, plan_id)
-    console.print(plan_table(stored, width=table_width(wide)))
+    print_table(plan_table(stored, width=table_width(wide)), wide)
     for line in summary_lines(stored, proposal):
         console.print(line, highlight=False, markup=False)
     console.print(

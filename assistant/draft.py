@@ -41,6 +41,7 @@ from assistant.narrative import Narrative, NarrativeFacts, NarrativeLastSale, Na
 from db.audit import record_audit
 from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
+from db.files import OutputPathError, output_folder, write_text
 from db.models import FlashSalePlan, MarketNews, MarketSignal, PlanStatus
 from db.sqlvalues import utc_now
 from tools.campaigns import sale_review
@@ -79,9 +80,12 @@ def draft_lock(out_dir: Path, sale_date: dt.date) -> Iterator[Path]:
     crashed run's lock disappears with it. The lock file is never deleted: deleting it would let a third run
     lock a new file while a second still waits on the old one.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir)
     path = lock_path(out_dir, sale_date)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:  # never through a link: the lock file is truncated
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise OutputPathError(f"cannot open the lock file {path}: {exc.strerror or exc}.") from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -289,13 +293,6 @@ def narrative_facts(data: dict[str, Any]) -> NarrativeFacts:
     )
 
 
-def _write_text(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
-
-
 # ---- the draft ---------------------------------------------------------------------------------------------
 
 
@@ -393,8 +390,7 @@ def _make(
     generated: dt.datetime,
 ) -> DraftResult:
     started = time.perf_counter()
-    folder = draft_folder(out_dir, sale_date)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = output_folder(draft_folder(out_dir, sale_date))
     plan_id, model_id, refitted, window = _save_plan(
         factory, sale_date, today=today, resume=resume, request=request, actor=actor, progress=progress
     )
@@ -433,8 +429,8 @@ def _make(
     charts.update({p.stem: p.name for p in last_charts})
     data["charts"] = charts
     files = [folder / name for name in charts.values()]
-    files.append(_write_text(folder / "draft.md", render_markdown(data)))
-    files.append(_write_text(folder / "draft.html", render_html(data)))
+    files.append(write_text(folder / "draft.md", render_markdown(data)))
+    files.append(write_text(folder / "draft.html", render_html(data)))
 
     # Phase 4: the audit rows, one short write transaction.
     with session_scope(factory) as session:
@@ -470,7 +466,7 @@ def _make(
             session_id=f"draft:{sale_date}",
         )
     # Written last: its presence means the draft is complete.
-    files.append(_write_text(folder / "draft.json", json.dumps(data, indent=2, default=str)))
+    files.append(write_text(folder / "draft.json", json.dumps(data, indent=2, default=str)))
     return DraftResult(
         sale_date=sale_date,
         folder=folder,

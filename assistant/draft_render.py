@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
+from db.files import save_figure
 from tools.forecast_guard import ForecastEvidence
 from tools.formatting import format_cents, html_head, html_table, md_escape, md_table, pct
 from tools.formatting import html_escape as _h
@@ -23,17 +24,10 @@ def binding_text(b: dict[str, Any]) -> str:
     return f"{b['label']} ({b.get('marginal_unit') or 'one unit more'}: +{format_cents(worth)})"
 
 
-PLAN_COLUMNS = (
-    "SKU",
-    "Title",
-    "Category",
-    "Discount",
-    "List price",
-    "Sale price",
-    "Allocated",
-    "Expected units",
-    "Expected revenue",
-    "Expected profit",
+PLAN_COLUMNS = ("SKU", "Title", "Category", "Off", "List", "Sale", "Alloc.", "Units~", "Revenue~", "Profit~")
+PLAN_LEGEND = (
+    "Off: discount; List, Sale: list and sale price; Alloc.: units set aside; Units~, Revenue~, Profit~: "
+    "expected units sold within the allocation, revenue and gross profit."
 )
 
 
@@ -118,9 +112,10 @@ def render_markdown(data: dict[str, Any]) -> str:
     narrative = data["narrative"]["text"].replace("<", "&lt;").replace(">", "&gt;")  # model text: no raw HTML
     out += ["", "## Narrative", "", f"*{md_escape(data['narrative']['label'])}*", "", narrative, ""]
     out += ["## Plan", ""]
-    out += (
-        md_table(PLAN_COLUMNS, plan_rows(data), left_columns=3) if plan["items"] else ["No SKU was selected."]
-    )
+    if plan["items"]:
+        out += [*md_table(PLAN_COLUMNS, plan_rows(data), left_columns=3), "", PLAN_LEGEND]
+    else:
+        out.append("No SKU was selected.")
     if plan["binding"]:
         out += ["", "Binding constraints: " + "; ".join(binding_text(b) for b in plan["binding"])]
     flagged = guard_lines(data)
@@ -174,7 +169,10 @@ def render_html(data: dict[str, Any]) -> str:
         f"<p>{_h(data['narrative']['text'])}</p>",
         "<h2>Plan</h2>",
     ]
-    out += html_table(PLAN_COLUMNS, plan_rows(data)) if plan["items"] else ["<p>No SKU was selected.</p>"]
+    if plan["items"]:
+        out += [*html_table(PLAN_COLUMNS, plan_rows(data)), f'<p class="note">{_h(PLAN_LEGEND)}</p>']
+    else:
+        out.append("<p>No SKU was selected.</p>")
     flagged = guard_lines(data)
     if flagged:
         out.append("<p>(!) Forecast above the forecast guard's bound (check before approving):</p>")
@@ -215,5 +213,4 @@ def plan_chart(data: dict[str, Any], path: Path) -> Path:
         ax.text(0.5, 0.5, "No SKU selected", ha="center", va="center", transform=ax.transAxes)
     ax.set_title(f"Draft plan for {data['sale_date']}: expected profit per SKU")
     fig.tight_layout()
-    fig.savefig(path, format="png")
-    return path
+    return save_figure(fig, path)

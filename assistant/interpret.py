@@ -123,28 +123,28 @@ def fence(item: SourceItem) -> str:
 def load_sources(
     session: Session, start: dt.date, end: dt.date, *, reviews: bool = True, limit: int = 50
 ) -> list[SourceItem]:
-    """News (and reviews with rating <= 2 or >= 5, the informative ones) published from start to end."""
+    """News (and reviews with rating <= 2 or >= 5, the informative ones) published from start to end; with
+    more than ``limit`` of a kind, the newest ``limit``, oldest first."""
     lo = dt.datetime.combine(start, dt.time.min)
     hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min)
+    news = session.scalars(
+        select(MarketNews)
+        .where(MarketNews.published_at >= lo, MarketNews.published_at < hi)
+        .order_by(MarketNews.published_at.desc(), MarketNews.id.desc())
+        .limit(limit)
+    ).all()
     items = [
         SourceItem("news", n.id, n.published_at, n.body, title=n.title, source=n.source)
-        for n in session.scalars(
-            select(MarketNews)
-            .where(MarketNews.published_at >= lo, MarketNews.published_at < hi)
-            .order_by(MarketNews.published_at)
-            .limit(limit)
-        )
+        for n in reversed(news)
     ]
     if reviews:
-        items += [
-            SourceItem("review", r.id, r.ts, r.text, sku=r.sku)
-            for r in session.scalars(
-                select(Review)
-                .where(Review.ts >= lo, Review.ts < hi, (Review.rating <= 2) | (Review.rating >= 5))
-                .order_by(Review.ts)
-                .limit(limit)
-            )
-        ]
+        telling = session.scalars(
+            select(Review)
+            .where(Review.ts >= lo, Review.ts < hi, (Review.rating <= 2) | (Review.rating >= 5))
+            .order_by(Review.ts.desc(), Review.id.desc())
+            .limit(limit)
+        ).all()
+        items += [SourceItem("review", r.id, r.ts, r.text, sku=r.sku) for r in reversed(telling)]
     return items
 
 

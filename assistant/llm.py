@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Literal, overload
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from langchain_core.language_models import BaseChatModel
@@ -38,9 +39,19 @@ class ModelUnavailable(FlashSaleError):
         super().__init__(unavailable_message(base_url))
 
 
+def redact_url(url: str) -> str:
+    """``url`` safe to print: a user name, password or query (where API keys hide) replaced by ***."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "***@" + netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, netloc, parts.path, "***" if parts.query else "", ""))
+
+
 def unavailable_message(base_url: str) -> str:
-    """The one line shown when no model answers: where we looked and how to start one."""
-    return f"The model is unavailable at {base_url}: {START_HINT}"
+    """The one line shown when no model answers: where we looked (credentials redacted) and how to start
+    one."""
+    return f"The model is unavailable at {redact_url(base_url)}: {START_HINT}"
 
 
 def make_chat_model(settings: Settings, *, streaming: bool = False) -> ChatOpenAI:
@@ -70,7 +81,8 @@ class ProbeResult:
     @property
     def message(self) -> str:
         if self.ok:
-            return f"Model server at {self.base_url} serves: {', '.join(self.models) or '(no models listed)'}"
+            served = ", ".join(self.models) or "(no models listed)"
+            return f"Model server at {redact_url(self.base_url)} serves: {served}"
         return unavailable_message(self.base_url)
 
     def serves(self, model: str) -> bool:

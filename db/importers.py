@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import os
 import time
 import tomllib
 from collections import Counter
@@ -35,6 +34,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, li
 
 from db.bulk import bulk_insert
 from db.errors import CsvImportError, DatabaseNotReady
+from db.files import replace_into, temporary_beside
 from db.import_join import open_joined
 from db.import_rows import (
     ISO,
@@ -561,20 +561,21 @@ class _Pending:
 
 class RejectsFile:
     """The rejects CSV of ``skip_bad_rows``: the original cells of each bad row plus an ``error`` column.
-    Written to ``<path>.partial``; ``commit()`` after the transaction commits moves it into place (or removes
-    it when nothing was rejected), ``discard()`` after a rollback deletes it."""
+    Written to a fresh temporary file beside it (never through a link); ``commit()`` after the transaction
+    commits moves it into place (or removes it when nothing was rejected), ``discard()`` after a rollback
+    deletes it."""
 
     def __init__(self, path: Path, delimiter: str = ",") -> None:
         self.path = path
         self.delimiter = delimiter
-        self.partial = path.with_name(path.name + ".partial")
+        self.partial: Path | None = None
         self.count = 0
         self._fh: IO[str] | None = None
         self._writer: Any = None
 
     def write(self, header: list[str], cells: list[str], error: str) -> None:
         if self._writer is None:
-            self._fh = open(self.partial, "w", encoding="utf-8", newline="")  # noqa: SIM115
+            self._fh, self.partial = temporary_beside(self.path, newline="")
             self._writer = csv.writer(self._fh, delimiter=self.delimiter)
             self._writer.writerow([*header, "error"])
         self._writer.writerow([*cells, error])
@@ -587,15 +588,15 @@ class RejectsFile:
 
     def discard(self) -> None:
         self._close()
-        self.partial.unlink(missing_ok=True)
+        if self.partial is not None:
+            self.partial.unlink(missing_ok=True)
 
     def commit(self) -> Path | None:
         self._close()
-        if self.count == 0:
+        if self.count == 0 or self.partial is None:
             self.path.unlink(missing_ok=True)
             return None
-        os.replace(self.partial, self.path)
-        return self.path
+        return replace_into(self.partial, self.path)
 
 
 @dataclass

@@ -112,7 +112,7 @@ def test_draft_on_the_demo_shop(demo_shop_copy: Any, tmp_path: Path) -> None:
     items = data["plan"]["items"]
     assert data["plan"]["id"] == result.plan_id and sorted(i["sku"] for i in items) == stored_skus
     assert 0 < len(items) <= 20
-    assert "| SKU | Title | Category | Discount |" in markdown
+    assert "| SKU | Title | Category | Off |" in markdown and "Off: discount" in markdown
     for item in items:
         assert f"| {item['sku']} |" in markdown
     assert sum(i["expected_profit_cents"] for i in items) == data["plan"]["expected_profit_cents"]

@@ -143,6 +143,16 @@ def test_load_sources_reads_news_and_telling_reviews(demo_shop: Any) -> None:
     assert all(i.published.date() <= newest.date() for i in items)
 
 
+def test_a_limit_on_sources_keeps_the_newest(demo_shop: Any) -> None:
+    with demo_shop.session_factory() as s:
+        newest = s.scalar(select(func.max(MarketNews.published_at)))
+        start = newest.date() - dt.timedelta(days=120)
+        every = [i for i in load_sources(s, start, newest.date(), reviews=False, limit=10_000)]
+        limited = load_sources(s, start, newest.date(), reviews=False, limit=3)
+    assert len(every) > 3
+    assert [i.id for i in limited] == [i.id for i in every[-3:]]  # the newest three, oldest first
+
+
 def test_extraction_over_http_uses_the_json_schema(demo_shop_copy: Any) -> None:
     factory = demo_shop_copy.session_factory
     with factory.begin() as s:

@@ -56,6 +56,10 @@ def test_probe_lists_served_models_and_explains_when_none_answers(server: FakeVl
     assert not down.ok
     assert down.message == unavailable_message("http://127.0.0.1:9/v1")
     assert "python cli.py serve-llm" in down.message and "\n" not in down.message
+    secret = probe_llm(Settings(llm_base_url="http://ana:hunter2@127.0.0.1:9/v1?api_key=k3y"))
+    assert "hunter2" not in secret.message and "k3y" not in secret.message
+    assert "127.0.0.1:9" in secret.message
+    assert "hunter2" not in unavailable_message("https://ana:hunter2@llm.example/v1")
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "sse"])

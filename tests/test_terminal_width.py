@@ -51,7 +51,7 @@ def test_kpi_tables_fit_the_terminal_without_cutting_a_figure(
     plan_id = _closed_plan(shop)
     _assert_readable(_run(shop, monkeypatch, columns, "kpi", "--plan", str(plan_id)), columns)
     wide = _run(shop, monkeypatch, columns, "kpi", "--by", "category", "--wide", "--no-counterfactual")
-    assert "Incr." in wide and "Turn" in wide  # --wide shows every column
+    assert "Incr." in wide and "Turn" in wide and "…" not in wide  # --wide: every column, whole
 
 
 def test_a_narrow_kpi_table_says_what_it_left_out_and_shows_category_names_whole(
@@ -91,3 +91,5 @@ def test_model_and_data_screens_fit_the_terminal(
     shop = demo_shop_copy
     for args in (("fit",), ("data", "check"), ("backtest", "--weeks", "2", "--no-chart")):
         _assert_readable(_run(shop, monkeypatch, columns, *args), columns)
+    wide = _run(shop, monkeypatch, columns, "backtest", "--weeks", "2", "--no-chart", "--wide")
+    assert "pinball" in wide and "…" not in wide and "training mean " in wide

@@ -117,3 +117,41 @@ def test_read_only_sessions_cannot_write_on_either_database(db_engine: Engine) -
         s.execute(text("INSERT INTO customer (id, segment, attributes) VALUES ('c2', 'x', '{}')"))
     with factory() as s:
         assert s.scalars(text("SELECT id FROM customer")).all() == ["c2"]
+
+
+# ---- hostile arguments: every one a named error, none a crash or a stored control character ----
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "expected"),
+    [
+        ("forecast_demand", {"skus": ["X"], "date": "0001-01-01"}, "date"),
+        ("forecast_demand", {"skus": ["X"], "date": "9999-12-31"}, "date"),
+        ("kpi_report", {"start": "0001-01-01", "end": "9999-12-31"}, "start"),
+        ("get_market_signals", {"date": "0001-01-01"}, "date"),
+        ("get_sales_history", {"sku": "X", "start": "0001-01-01", "end": "0001-01-02"}, "start"),
+        ("explain_plan", {"sale_date": "9999-12-31"}, "sale_date"),
+    ],
+)
+def test_dates_out_of_any_shop_s_range_are_named_errors(
+    shop_deps: Deps, tool: str, args: dict[str, Any], expected: str
+) -> None:
+    out, _ = run_tool(TOOLS[tool], shop_deps, args)
+    assert is_error(out), out
+    assert expected in out and "OverflowError" not in out
+
+
+def test_a_forecast_far_from_the_shop_s_today_is_refused(shop_deps: Deps) -> None:
+    with shop_deps.session_factory() as s:
+        sku = s.scalars(select(Product.sku).limit(1)).one()
+    far = shop_deps.today().replace(year=shop_deps.today().year + 2)
+    out, _ = run_tool(TOOLS["forecast_demand"], shop_deps, {"skus": [sku], "date": str(far)})
+    assert is_error(out) and "days ahead" in out, out
+
+
+def test_control_characters_never_reach_a_stored_note(demo_shop_copy: Any, shop_deps: Deps) -> None:
+    out, _ = run_tool(TOOLS["save_draft_plan"], shop_deps, {"slots": 3, "notes": "bad\x00note\x1b[31m ok\n"})
+    assert not is_error(out), out
+    with demo_shop_copy.session_factory() as s:
+        notes = s.scalars(select(FlashSalePlan.notes).order_by(FlashSalePlan.id.desc()).limit(1)).one()
+    assert notes is not None and "\x00" not in notes and "\x1b" not in notes and "note" in notes

@@ -40,6 +40,7 @@ from scipy.stats import spearmanr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.files import save_figure
 from db.models import SimRun, SimSkuTruth
 from tools.demand import (
     DEFAULT_WINDOW_DAYS,
@@ -442,6 +443,4 @@ def save_chart(result: BacktestResult, path: Path) -> Path:
         ax.text(0.5, 0.5, "no simulator truth in this database", ha="center", va="center")
         ax.set_axis_off()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path, dpi=110)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from rich import box
 from rich.table import Table
 
+from db.files import output_folder, save_figure, write_text
 from db.sqlvalues import utc_now
 from tools.campaigns import Comparison, PlanVsActual
 from tools.data_check import DataCheck
@@ -354,14 +355,14 @@ def _scatter_by_stock(
 def _save_chart(fig: Figure, ax: Axes, name: str, path: Path) -> None:
     ax.set_title(CHART_TITLES[name])
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    save_figure(fig, path)
 
 
 def make_charts(
     report: KpiReport, out_dir: Path, plan_vs_actual: PlanVsActual | None = None
 ) -> dict[str, Path]:
     """Write the report's PNG charts into ``out_dir``; returns chart name -> path."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output_folder(out_dir)
     paths = {name: out_dir / filename for name, filename in CHART_FILES.items()}
 
     fig = Figure(figsize=(8, 4), dpi=100)
@@ -540,10 +541,8 @@ def write_report(
     written = list(charts.values())
     if "md" in formats:
         path = out_dir / "report.md"
-        path.write_text(render_markdown(report, charts, plan_vs_actual, comparison), encoding="utf-8")
-        written.append(path)
+        written.append(write_text(path, render_markdown(report, charts, plan_vs_actual, comparison)))
     if "html" in formats:
         path = out_dir / "report.html"
-        path.write_text(render_html(report, charts, plan_vs_actual, comparison), encoding="utf-8")
-        written.append(path)
+        written.append(write_text(path, render_html(report, charts, plan_vs_actual, comparison)))
     return written

@@ -16,14 +16,16 @@ agent something beside the text the model sees (a plan proposal that a later ``s
 
 from __future__ import annotations
 
+import datetime as dt
 import inspect
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from langchain_core.tools import StructuredTool
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
 from assistant.deps import Deps
@@ -32,6 +34,28 @@ from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
 
 MAX_TOOL_OUTPUT_CHARS = 12_000
+#: No shop's data or plan lies outside these days: a date beyond them is a mistake (or an attack), refused
+#: before any query or model runs.
+EARLIEST_DATE, LATEST_DATE = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+
+
+def _date_in_range(value: dt.date) -> dt.date:
+    if not EARLIEST_DATE <= value <= LATEST_DATE:
+        raise ValueError(
+            f"{value} is outside {EARLIEST_DATE} to {LATEST_DATE}: give a day of the shop's data"
+        )
+    return value
+
+
+def _clean_text(value: str) -> str:
+    """Free text without control characters (NUL, escape sequences), keeping line breaks and tabs."""
+    return "".join(c for c in value if c in "\n\t" or unicodedata.category(c) != "Cc")
+
+
+ToolDate = Annotated[dt.date, AfterValidator(_date_in_range)]
+"""A date argument: refused outside the years any shop's data can hold."""
+ToolText = Annotated[str, AfterValidator(_clean_text)]
+"""A free-text argument that may be stored: control characters removed."""
 
 
 class ToolError(BaseModel):
@@ -138,7 +162,7 @@ def run_tool(spec: ToolSpec, deps: Deps, kwargs: dict[str, Any]) -> tuple[str, d
             result = spec.run(deps, session, args)
     except FlashSaleError as exc:
         return error_json(str(exc), "fix the arguments named in the error and call the tool again"), None
-    except (ValueError, LookupError) as exc:
+    except (ValueError, LookupError, ArithmeticError) as exc:
         return error_json(f"{type(exc).__name__}: {exc}", "check the arguments against the tool schema"), None
     if isinstance(result, WithArtifact):
         return to_json(result.result, deps.currency), result.artifact

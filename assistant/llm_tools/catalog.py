@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
 
 from assistant.deps import Deps
-from assistant.llm_tools.base import ToolArgs, llm_tool
+from assistant.llm_tools.base import ToolArgs, ToolDate, llm_tool
 from tools import catalog
 from tools.data_check import DataCheck, check_data
 from tools.readonly_sql import SqlResult, run_readonly_sql
@@ -34,8 +34,8 @@ class SalesHistoryArgs(ToolArgs):
     )
     category: str | None = Field(None, max_length=100, description="A category name.")
     brand: str | None = Field(None, max_length=100, description="A brand name.")
-    start: dt.date | None = Field(None, description="First day (YYYY-MM-DD); default: `days` before end.")
-    end: dt.date | None = Field(None, description="Last day (YYYY-MM-DD), inclusive; default: yesterday.")
+    start: ToolDate | None = Field(None, description="First day (YYYY-MM-DD); default: `days` before end.")
+    end: ToolDate | None = Field(None, description="Last day (YYYY-MM-DD), inclusive; default: yesterday.")
     days: int = Field(28, ge=1, le=366, description="Window length when start is not given.")
 
     @model_validator(mode="after")
@@ -59,7 +59,7 @@ class CompetitorPricesArgs(ToolArgs):
 
 
 class MarketSignalsArgs(ToolArgs):
-    date: dt.date | None = Field(None, description="Day the signals must be valid on; default: tomorrow.")
+    date: ToolDate | None = Field(None, description="Day the signals must be valid on; default: tomorrow.")
     scope_value: str | None = Field(
         None, max_length=100, description="Only signals about this SKU, category or brand."
     )

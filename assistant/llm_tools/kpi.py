@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field
 from sqlalchemy.orm import Session
 
 from assistant.deps import Deps
-from assistant.llm_tools.base import ToolArgs, llm_tool
+from assistant.llm_tools.base import ToolArgs, ToolDate, llm_tool
 from tools.kpi import default_period
 from tools.kpi import kpi_report as make_kpi_report
 
 
 class KpiArgs(ToolArgs):
-    start: dt.date | None = Field(
+    start: ToolDate | None = Field(
         None,
         description="First day (YYYY-MM-DD); with plan_id defaults to its date; with neither, the last "
         "closed sale (else the last 30 days).",
     )
-    end: dt.date | None = Field(None, description="Last day, inclusive; default: start.")
+    end: ToolDate | None = Field(None, description="Last day, inclusive; default: start.")
     by: Literal["sku", "category", "brand"] | None = Field(None, description="Group the figures.")
     plan_id: int | None = Field(
         None, ge=1, le=2**31 - 1, description="Only this plan's SKUs (and its sale date)."

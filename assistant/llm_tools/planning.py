@@ -17,10 +17,11 @@ from pydantic import Field, model_validator
 from sqlalchemy.orm import Session
 
 from assistant.deps import Deps
-from assistant.llm_tools.base import ToolArgs, WithArtifact, llm_tool
+from assistant.llm_tools.base import ToolArgs, ToolDate, ToolText, WithArtifact, llm_tool
 from tools.demand_forecast import ForecastResult, forecast_skus
 from tools.optimizer import ObjectiveWeights
 from tools.planning import (
+    MAX_HORIZON_DAYS,
     PlanProposal,
     PlanRequest,
     PlanRequestError,
@@ -37,7 +38,7 @@ PROPOSAL_ID_PATTERN = r"^P[0-9a-f]{10}$"
 
 
 class PlanArgs(ToolArgs):
-    sale_date: dt.date | None = Field(None, description="Sale day (YYYY-MM-DD); default: tomorrow.")
+    sale_date: ToolDate | None = Field(None, description="Sale day (YYYY-MM-DD); default: tomorrow.")
     slots: int = Field(_DEFAULTS.slots, ge=1, le=200, description="Most SKUs in the sale.")
     min_item_margin: float = Field(
         _DEFAULTS.min_item_margin,
@@ -138,7 +139,9 @@ class SaveDraftArgs(PlanArgs):
         description="The proposal_id of a plan shown by optimize_plan or what_if: saves exactly that plan "
         "(the other arguments are then ignored).",
     )
-    notes: str | None = Field(None, max_length=1000, description="Why this draft (shown to the approver).")
+    notes: ToolText | None = Field(
+        None, max_length=1000, description="Why this draft (shown to the approver)."
+    )
 
 
 class ForecastArgs(ToolArgs):
@@ -149,7 +152,7 @@ class ForecastArgs(ToolArgs):
         max_length=10,
         description="Discounts off the list price to forecast at, as fractions (0.2 = 20 % off).",
     )
-    date: dt.date | None = Field(None, description="Sale day (YYYY-MM-DD); default: tomorrow.")
+    date: ToolDate | None = Field(None, description="Sale day (YYYY-MM-DD); default: tomorrow.")
     featured: bool = Field(True, description="Whether the SKUs are featured in a flash sale that day.")
     use_signals: bool = Field(True, description="Apply the market signals active that day.")
 
@@ -165,7 +168,7 @@ class ExplainPlanArgs(ToolArgs):
     plan_id: int | None = Field(
         None, ge=1, le=2**31 - 1, description="The plan's id; omit to use sale_date or the newest."
     )
-    sale_date: dt.date | None = Field(None, description="Newest plan for this sale day (YYYY-MM-DD).")
+    sale_date: ToolDate | None = Field(None, description="Newest plan for this sale day (YYYY-MM-DD).")
     sku: str | None = Field(
         None, max_length=64, description="Also say whether and why this SKU is in the plan."
     )
@@ -268,7 +271,13 @@ def _artifact(*proposals: PlanProposal | None) -> dict[str, Any]:
 def forecast_demand(deps: Deps, session: Session, args: ForecastArgs) -> ForecastResult:
     """Forecast a day's demand of SKUs at several discounts from the fitted demand model: expected units
     with 10 %/90 % quantiles, the SKU's elasticity, flash-sale lift and the market signals applied."""
-    on = args.date or deps.today() + dt.timedelta(days=1)
+    today = deps.today()
+    on = args.date or today + dt.timedelta(days=1)
+    if on > today + dt.timedelta(days=MAX_HORIZON_DAYS):
+        raise PlanRequestError(
+            f"the date {on} is more than {MAX_HORIZON_DAYS} days ahead of today ({today}); the demand model "
+            "does not forecast that far"
+        )
     return forecast_skus(
         session, args.skus, args.discounts, on, featured=args.featured, use_signals=args.use_signals
     )
