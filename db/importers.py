@@ -1297,7 +1297,7 @@ class _PromotionsHandler(_Handler):
             raise _RowError("category", "is not a category of the catalog", row.category)
         markers = [name for name in ("display", "mailer") if getattr(row, name)]
         if not markers and (row.display is not None or row.mailer is not None) and row.kind is None:
-            raise _Skip("rows without a promotion (display and mailer markers off)")
+            raise _Skip("no promotion (display and mailer markers off)")
         if row.start is not None:
             start, end = row.start, row.end or row.start
         else:
