@@ -157,13 +157,15 @@ PLAN_VS_ACTUAL_COLUMNS = (
     "Allocated",
     "Planned price",
     "Avg price",
+    "Profit",
     "Driver",
     "Why",
 )
 
 
 def _plan_vs_actual_rows(pva: PlanVsActual) -> list[list[str]]:
-    return [
+    """The formatted cells of each item and a total row, in the order of ``PLAN_VS_ACTUAL_COLUMNS``."""
+    rows = [
         [
             i.sku,
             num(i.forecast_units),
@@ -171,11 +173,14 @@ def _plan_vs_actual_rows(pva: PlanVsActual) -> list[list[str]]:
             str(i.allocated_units),
             format_cents(i.planned_price_cents),
             format_cents(i.realised_avg_price_cents),
+            format_cents(i.profit_cents),
             i.driver,
             i.explanation,
         ]
         for i in pva.items
     ]
+    total = ["Total", num(pva.forecast_units), str(pva.sold_units), "", "", ""]
+    return [*rows, [*total, format_cents(pva.profit_cents), "", ""]]
 
 
 def _plan_vs_actual_summary(pva: PlanVsActual) -> str:
@@ -254,37 +259,17 @@ def stock_out_table(report: KpiReport, *, limit: int | None = STOCK_OUTS_SHOWN) 
 def plan_vs_actual_table(pva: PlanVsActual, *, width: int | None = None) -> Table:
     """Each plan item's forecast against what sold and why it missed, no wider than ``width``; the
     explanation wraps at word boundaries."""
-    items = pva.items
-    total = ["Total", num(pva.forecast_units), str(pva.sold_units), "", "", ""]
-    total.append(format_cents(pva.profit_cents))
-    cells = [
-        [
-            i.sku,
-            num(i.forecast_units),
-            str(i.sold_units),
-            str(i.allocated_units),
-            format_cents(i.planned_price_cents),
-            format_cents(i.realised_avg_price_cents),
-            format_cents(i.profit_cents),
-            i.driver,
-            i.explanation,
-        ]
-        for i in items
-    ] + [[*total, "", ""]]
-    spec = [
-        ("SKU", True, None, False),
-        ("Forecast", False, None, False),
-        ("Sold", False, None, False),
-        ("Alloc.", False, 3, False),
-        ("Plan price", False, 2, False),
-        ("Avg price", False, 1, False),
-        ("Profit", False, None, False),
-        ("Driver", True, 4, False),
-        ("Why", True, None, True),
-    ]
+    cells = _plan_vs_actual_rows(pva)
+    drop = {"Avg price": 1, "Planned price": 2, "Allocated": 3, "Driver": 4}
     columns = [
-        FitColumn(header, [row[k] for row in cells], left=left, drop_order=drop, wrap=wrap)
-        for k, (header, left, drop, wrap) in enumerate(spec)
+        FitColumn(
+            header,
+            [row[k] for row in cells],
+            left=header in ("SKU", "Driver", "Why"),
+            drop_order=drop.get(header),
+            wrap=header == "Why",
+        )
+        for k, header in enumerate(PLAN_VS_ACTUAL_COLUMNS)
     ]
     n = len(cells)
     rows = FitRows(styles=[None] * (n - 1) + ["bold"], end_section=[i == n - 2 for i in range(n)])
@@ -512,10 +497,7 @@ def render_html(
         pva = plan_vs_actual
         out.append(f"<h2>{html_escape(f'Plan {pva.plan_id} against actual ({pva.sale_date})')}</h2>")
         out.append(f"<p>{html_escape(_plan_vs_actual_summary(pva))}</p>")
-        out += html_table(
-            PLAN_VS_ACTUAL_COLUMNS,
-            _plan_vs_actual_rows(pva),
-        )
+        out += html_table(PLAN_VS_ACTUAL_COLUMNS, _plan_vs_actual_rows(pva), total_last=True)
     if comparison is not None:
         out += ["<h2>Comparison</h2>", f"<p>{html_escape(comparison.verdict)}</p>"]
     for name, path in (charts or {}).items():
