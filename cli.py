@@ -454,6 +454,12 @@ def chat(
         except KeyboardInterrupt:
             console.print("\n[dim](interrupted)[/]")
             continue
+        except typer.Exit:  # the model server failed this turn (said in one line): the chat goes on
+            console.print("[dim](that question got no answer; the chat goes on: ask again or /quit)[/]")
+            continue
+        except (FlashSaleError, ValueError, ArithmeticError) as exc:
+            console.print(f"Error: {exc} (the chat goes on)", style="red", markup=False, highlight=False)
+            continue
         printer.finish(answer)
 
 

@@ -43,6 +43,7 @@ from tools.planning import PlanProposal
 SYSTEM_PROMPT = "system_v2"
 FEEDBACK_NAME = "grounding_check"
 UNGROUNDED_FLAG = "Note: some numbers in this answer could not be traced to a tool result"
+EMPTY_FEEDBACK = "Your reply was empty. Answer the question, using the tool results above."
 
 
 @dataclass
@@ -69,7 +70,7 @@ class AgentAnswer:
     model_ms: float = 0.0
     tool_ms: float = 0.0
     turn_ms: float = 0.0
-    stopped: str = "answer"
+    stopped: str = "answer"  # answer, max_steps, length (cut off at the token limit), empty
 
     @property
     def overhead_ms(self) -> float:
@@ -248,6 +249,15 @@ class Agent:
             )
             turn.append(ai)
             sent = len(turn)
+            if _cut_off(ai) and (ai.tool_calls or ai.invalid_tool_calls):
+                # LangChain repairs unterminated streamed JSON: the "arguments" are a guess. Run nothing.
+                answer.stopped, answer.grounded = "length", False
+                answer.text = (
+                    f"The model's reply was cut off at its token limit while it wrote a call of "
+                    f"{_call_names(ai)}; no tool was run. Ask a narrower question, or raise "
+                    "FLASHSALE_LLM_MAX_TOKENS."
+                )
+                return
             if ai.tool_calls:
                 for call in ai.tool_calls:
                     if on_status:
@@ -285,6 +295,16 @@ class Agent:
                     )
                 continue
             text = ai.content if isinstance(ai.content, str) else str(ai.content)
+            if not text.strip():
+                if not answer.regenerated:
+                    answer.regenerated = True
+                    turn.append(HumanMessage(EMPTY_FEEDBACK, name=FEEDBACK_NAME))
+                    continue
+                answer.stopped, answer.grounded = "empty", False
+                answer.text = "The model returned no answer (an empty reply, twice). Try asking again."
+                return
+            if _cut_off(ai):
+                text += "\n\n(cut off at the model's token limit)"
             report = self._grounding(text, turn, question)
             answer.grounding_rate = report.rate
             if report.ok:
@@ -318,6 +338,10 @@ class Agent:
         total: AIMessageChunk | None = None
         for chunk in self.bound.stream(messages):
             if not isinstance(chunk, AIMessageChunk):
+                if isinstance(chunk, AIMessage):  # a model without a token stream: one whole message
+                    if isinstance(chunk.content, str) and chunk.content:
+                        on_token(chunk.content)
+                    return chunk
                 continue
             if isinstance(chunk.content, str) and chunk.content:
                 on_token(chunk.content)
@@ -382,6 +406,16 @@ class Agent:
 
 def _is_user_message(message: BaseMessage) -> bool:
     return isinstance(message, HumanMessage) and message.name != FEEDBACK_NAME
+
+
+def _cut_off(ai: AIMessage) -> bool:
+    """Whether generation stopped at the token limit (OpenAI's and vLLM's ``finish_reason``)."""
+    return (ai.response_metadata or {}).get("finish_reason") == "length"
+
+
+def _call_names(ai: AIMessage) -> str:
+    names = [str(c.get("name") or "a tool") for c in [*ai.tool_calls, *ai.invalid_tool_calls]]
+    return ", ".join(dict.fromkeys(names))
 
 
 def _parsed(output: str) -> dict[str, Any]:

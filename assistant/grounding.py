@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 FREE_INTEGER_MAX = 10
 SCALES = (1.0, 0.01, 100.0)
+MAX_DIGITS = 18  # longer digit runs are no amount a tool reports (and lose precision as floats)
 
 _IDENTIFIER = re.compile(r"\b(?=[\w-]*[A-Za-z_])(?=[\w-]*\d)[\w-]+\b")
 _ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?)?\b")
@@ -77,6 +78,8 @@ def answer_numbers(text: str) -> tuple[list[AnswerNumber], list[str]]:
             decimals -= int(math.log10(_SUFFIX[suffix]))
         if decimals == 0 and value <= FREE_INTEGER_MAX and not suffix:
             continue
+        if not math.isfinite(value) or len(digits) > MAX_DIGITS:  # no tool result states such a number
+            value = math.inf
         found.append(
             AnswerNumber(text=m.group(0).strip(), value=value, decimals=decimals, percent=suffix == "%")
         )
@@ -89,14 +92,18 @@ def source_numbers(texts: Iterable[str]) -> set[float]:
     for text in texts:
         for m in re.finditer(r"\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", text.replace(",", "")):
             try:
-                values.add(abs(float(m.group(0))))
+                value = abs(float(m.group(0)))
             except ValueError:
                 continue
+            if math.isfinite(value):
+                values.add(value)
     return values
 
 
 def _matches(number: AnswerNumber, sources: set[float], rounded: dict[tuple[float, int], set[float]]) -> bool:
     target = abs(number.value)
+    if not math.isfinite(target):
+        return False
     for scale in SCALES:
         key = (scale, number.decimals)
         if key not in rounded:

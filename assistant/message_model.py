@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any, Self
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage
-from langchain_core.outputs import ChatGeneration, ChatResult
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.tool import tool_call_chunk
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 
 class MessageChatModel(BaseChatModel):
@@ -33,3 +36,27 @@ class MessageChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         return ChatResult(generations=[ChatGeneration(message=self.reply(messages, stop))])
+
+    def _stream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> Iterator[ChatGenerationChunk]:
+        """The reply as one chunk (these models generate it whole), so that ``stream()`` yields
+        ``AIMessageChunk`` as streaming callers expect."""
+        reply = self.reply(messages, stop)
+        chunk = AIMessageChunk(
+            content=reply.content,
+            tool_call_chunks=[
+                tool_call_chunk(name=c["name"], args=json.dumps(c["args"]), id=c.get("id"), index=i)
+                for i, c in enumerate(reply.tool_calls)
+            ],
+            response_metadata=reply.response_metadata,
+            usage_metadata=reply.usage_metadata,
+            id=reply.id,
+        )
+        if run_manager is not None and isinstance(reply.content, str):
+            run_manager.on_llm_new_token(reply.content, chunk=ChatGenerationChunk(message=chunk))
+        yield ChatGenerationChunk(message=chunk)

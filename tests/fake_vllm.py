@@ -28,6 +28,7 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
     delay_s: float = 0.0
+    cut_off: bool = False  # stopped at the token limit: the last tool call's arguments end mid-JSON
 
 
 def text(content: str) -> Reply:
@@ -157,11 +158,14 @@ class FakeVllm:
                 )
             )
             arguments = json.dumps(args)
+            if reply.cut_off and index == len(reply.tool_calls) - 1:
+                arguments = arguments[: len(arguments) * 2 // 3]
             step = max(1, len(arguments) // 3)
             for start in range(0, len(arguments), step):
                 piece = arguments[start : start + step]
                 chunks.append(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
-        chunks.append(chunk({"content": ""}, "tool_calls" if reply.tool_calls else "stop"))
+        finish = "length" if reply.cut_off else "tool_calls" if reply.tool_calls else "stop"
+        chunks.append(chunk({"content": ""}, finish))
         if (request.get("stream_options") or {}).get("include_usage"):
             full = self.completion(reply, request)
             chunks.append(

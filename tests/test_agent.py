@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, ToolMessage
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -153,3 +154,52 @@ def test_tool_calls_with_broken_json_are_answered_with_an_error(deps: Deps) -> N
     assert record.error and "not valid JSON" in json.loads(record.output)["error"]
     sent = model.calls[1][-1]
     assert isinstance(sent, ToolMessage) and sent.tool_call_id == "c1"
+
+
+# ---- what a real model's replies break (each reproduced first) ----
+
+
+class _WholeMessageModel(ScriptedChatModel):
+    """A model without a token stream of its own: LangChain's ``stream()`` hands over one whole message."""
+
+    _stream = BaseChatModel._stream  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("model_class", [ScriptedChatModel, _WholeMessageModel])
+def test_a_streamed_turn_answers_whether_or_not_the_model_streams(
+    deps: Deps, model_class: type[ScriptedChatModel]
+) -> None:
+    model = model_class()
+    model.enqueue(tool_calls(call("search_products", query="aurora")), say("Found the Aurora headphones."))
+    tokens: list[str] = []
+    answer = Agent(model, deps).ask("Find the Aurora headphones", on_token=tokens.append)
+    assert answer.text == "Found the Aurora headphones." and answer.grounded
+    assert "".join(tokens) == answer.text
+    assert [c.name for c in answer.tool_calls] == ["search_products"]
+
+
+def test_an_empty_answer_is_not_called_grounded(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(say(""), say(""))
+    answer = Agent(model, deps).ask("How is the sale going?", on_token=lambda _t: None)
+    assert not answer.grounded and answer.text and "no answer" in answer.text
+
+
+def test_a_reply_cut_off_at_the_token_limit_runs_no_tool(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    cut = tool_calls(call("get_inventory", skus=["HP-100", "HP-1"]))
+    cut.response_metadata = {"finish_reason": "length"}
+    model.enqueue(cut)
+    answer = Agent(model, deps).ask("Stock of HP-100?")
+    assert answer.tool_calls == [] and answer.stopped == "length" and not answer.grounded
+    assert "cut off" in answer.text and "no tool was run" in answer.text
+
+
+def test_a_number_too_long_for_a_float_is_ungrounded_not_a_crash(deps: Deps) -> None:
+    long = "9" * 400
+    report = check_grounding(f"The sale made {long} euros and 1e999 more.", ['{"gmv": "10.00 EUR"}'])
+    assert not report.ok and any(long[:20] in n for n in report.ungrounded)
+    model = ScriptedChatModel()
+    model.enqueue(say(f"Revenue was {long}.55 EUR."), say(f"Revenue was {long}.55 EUR."))
+    answer = Agent(model, deps).ask("Revenue?")
+    assert not answer.grounded and UNGROUNDED_FLAG in answer.text

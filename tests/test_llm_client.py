@@ -212,3 +212,19 @@ def test_cli_extract_signals_stores_bounded_signals(server: FakeVllm, shop_url: 
     assert "news:2" in result.output.split("instruction-like text")[1]
     user = server.chat_requests[0]["messages"][-1]["content"]
     assert '<untrusted_news id="news:2"' in user and user.count("<untrusted_review") == 1  # the 5-star one
+
+
+def test_a_streamed_tool_call_cut_off_at_the_token_limit_is_not_run(server: FakeVllm, shop_url: str) -> None:
+    server.enqueue(Reply(tool_calls=[("get_inventory", {"skus": ["HP-100", "HP-200"]})], cut_off=True))
+    answer = _agent(server, shop_url, streaming=True).ask("Stock?", on_token=lambda _t: None)
+    assert answer.tool_calls == [] and answer.stopped == "length"
+    assert "cut off" in answer.text and len(server.chat_requests) == 1
+
+
+def test_the_chat_goes_on_after_the_server_refuses_a_turn(server: FakeVllm, shop_url: str) -> None:
+    server.enqueue(Reply(status=400), text("All good."))
+    keys = "first question\nsecond question\n/quit\n"
+    result = CliRunner().invoke(app, ["chat"], input=keys, env=_env(server.base_url, shop_url))
+    assert result.exit_code == 0, result.output
+    assert "All good." in result.output and "Traceback" not in result.output
+    assert "the chat goes on" in " ".join(result.output.split())
