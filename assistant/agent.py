@@ -33,6 +33,7 @@ from langchain_core.tools import BaseTool
 from assistant.deps import Deps
 from assistant.grounding import GroundingReport, check_grounding, feedback
 from assistant.llm_tools import build_tools, error_json, is_error
+from assistant.llm_tools.schemas import model_schemas, schema_text
 from assistant.memory import ConversationStore, find_in
 from assistant.prompts import Prompt, load_prompt
 from assistant.tokens import TokenCounter, trim_history
@@ -124,12 +125,14 @@ class Agent:
         self.deps = dataclasses.replace(deps, proposals=self._find_proposal)
         self.tools = list(tools) if tools is not None else build_tools(self.deps)
         self.tools_by_name = {t.name: t for t in self.tools}
-        self.bound = model.bind_tools(self.tools)
+        self.tool_schemas = model_schemas(self.tools)
+        self.bound = model.bind_tools(self.tool_schemas)
         self.prompt = prompt or load_prompt(SYSTEM_PROMPT)
         self.memory = memory or ConversationStore(deps.session_factory)
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.max_steps = max_steps
         self.tokens = token_counter or TokenCounter()
+        self.schema_tokens = self.tokens.count(schema_text(self.tool_schemas))
         self.model_name = str(
             getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
         )
@@ -160,7 +163,8 @@ class Agent:
         )
 
     def _context(self, turn: list[BaseMessage]) -> list[BaseMessage]:
-        budget = self.deps.settings.llm_context_tokens - self.deps.settings.llm_max_tokens
+        settings = self.deps.settings
+        budget = settings.llm_context_tokens - settings.llm_max_tokens - self.schema_tokens
         messages = [self.system_message(), *self.history, *turn]
         return trim_history(messages, budget, self.tokens.count_messages, _is_user_message)
 

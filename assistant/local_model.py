@@ -22,31 +22,18 @@ from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import ConfigDict, Field, PrivateAttr
 
 from assistant.message_model import MessageChatModel
+from assistant.prompts import PROMPTS_DIR
 from db.errors import FlashSaleError
 
 LOCAL_INSTALL_HINT = 'the local backend needs transformers and torch: pip install -e ".[local]"'
 
-CHATML_TOOLS_TEMPLATE = (
-    "{% for message in messages %}"
-    "{% if loop.first and tools %}<|im_start|>system\n"
-    "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n{% endif %}"
-    "You may call functions. Their signatures:\n<tools>\n"
-    "{% for tool in tools %}{{ tool | tojson }}\n{% endfor %}</tools>\n"
-    'To call one, reply with <tool_call>{"name": <name>, "arguments": <object>}</tool_call>'
-    "<|im_end|>\n"
-    "{% if message['role'] == 'system' %}{% continue %}{% endif %}"
-    "{% endif %}"
-    "{% if message['role'] == 'tool' %}<|im_start|>user\n<tool_response>\n{{ message['content'] }}\n"
-    "</tool_response><|im_end|>\n"
-    "{% elif message['role'] == 'assistant' and message.get('tool_calls') %}<|im_start|>assistant\n"
-    "{{ message['content'] or '' }}"
-    "{% for call in message['tool_calls'] %}<tool_call>\n"
-    '{"name": "{{ call.function.name }}", "arguments": {{ call.function.arguments | tojson }}}\n'
-    "</tool_call>{% endfor %}<|im_end|>\n"
-    "{% else %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
+#: ChatML with Hermes-style tool calls, for models whose own template has none or ignores ``tools`` (the
+#: same file serves ``vllm serve --chat-template``).
+TOOLS_TEMPLATE_PATH = PROMPTS_DIR / "chat_template_tools.jinja"
+_PROBE_TOOL = {
+    "type": "function",
+    "function": {"name": "probe_tool_7f3a", "description": "", "parameters": {"type": "object"}},
+}
 _TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
 
 
@@ -159,7 +146,9 @@ class LocalChatModel(MessageChatModel):
         """The text the model sees: the tokenizer's chat template (or ChatML) with the tools' schemas."""
         if self.tokenizer is None:
             raise LocalModelUnavailable("no tokenizer loaded")
-        template = None if getattr(self.tokenizer, "chat_template", None) else CHATML_TOOLS_TEMPLATE
+        own = bool(getattr(self.tokenizer, "chat_template", None))
+        use_own = own and (not self.tools or self._own_template_shows_tools())
+        template = None if use_own else TOOLS_TEMPLATE_PATH.read_text(encoding="utf-8")
         return str(
             self.tokenizer.apply_chat_template(
                 to_chat_dicts(messages),
@@ -169,6 +158,16 @@ class LocalChatModel(MessageChatModel):
                 chat_template=template,
             )
         )
+
+    def _own_template_shows_tools(self) -> bool:
+        """Whether the tokenizer's own chat template renders the tools it is given (SmolLM2's drops them)."""
+        probe = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": "hi"}],
+            tools=[_PROBE_TOOL],
+            add_generation_prompt=True,
+            tokenize=False,
+        )
+        return "probe_tool_7f3a" in str(probe)
 
     def count_tokens(self, messages: Sequence[BaseMessage]) -> int:
         return len(self.tokenizer.encode(self.render_prompt(messages), add_special_tokens=False))

@@ -50,7 +50,7 @@ def test_a_turn_calls_tools_answers_and_is_audited(deps: Deps) -> None:
     assert answer.text == "HP-100 sold 42 units in the 14 days to 2026-11-23, 3.0 a day, for $4,158.00."
     assert answer.grounded and not answer.regenerated
     assert [c.name for c in answer.tool_calls] == ["search_products", "get_sales_history"]
-    assert {t.name for t in model.bound_tools} >= {"search_products", "run_sql", "kpi_report"}
+    assert {t["function"]["name"] for t in model.bound_tools} >= {"search_products", "run_sql", "kpi_report"}
     # the system prompt is versioned and states the shop's dates
     assert "Today is 2026-11-24" in str(model.calls[0][0].content)
     rows = _audit(deps.session_factory)

@@ -81,6 +81,26 @@ def test_prompt_carries_the_tools_and_counts_tokens_with_the_real_tokenizer(tiny
     assert counter.count("Stock of HP-100?") == len(bound.tokenizer.encode("Stock of HP-100?"))
 
 
+#: SmolLM2-135M-Instruct's own chat template: it never renders the tools it is given.
+SMOLLM2_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face'"
+    " + '<|im_end|>\n' }}"
+    "{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def test_a_model_whose_template_drops_tools_still_sees_them(tiny_model_dir: Path) -> None:
+    model = LocalChatModel.from_pretrained(str(tiny_model_dir), max_new_tokens=4)
+    model.tokenizer.chat_template = SMOLLM2_TEMPLATE
+    messages = [SystemMessage("Be brief."), HumanMessage("Details of HP-100?")]
+    prompt = model.bind_tools([SkuArgs]).render_prompt(messages)
+    assert "<tools>" in prompt and '"SkuArgs"' in prompt and "Be brief." in prompt
+    plain = model.render_prompt(messages)  # no tools bound: the model's own template, as it ships
+    assert "<tools>" not in plain and plain.startswith("<|im_start|>system\nBe brief.")
+
+
 def test_an_agent_turn_runs_on_the_local_model(tiny_model_dir: Path, sqlite_engine: Engine) -> None:
     factory = make_session_factory(sqlite_engine)
     build_assistant_shop(factory)
