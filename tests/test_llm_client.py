@@ -228,3 +228,31 @@ def test_the_chat_goes_on_after_the_server_refuses_a_turn(server: FakeVllm, shop
     assert result.exit_code == 0, result.output
     assert "All good." in result.output and "Traceback" not in result.output
     assert "the chat goes on" in " ".join(result.output.split())
+
+
+def test_a_model_name_the_server_does_not_serve_is_named_at_start(server: FakeVllm, shop_url: str) -> None:
+    env = _env(server.base_url, shop_url) | {"FLASHSALE_LLM_MODEL": "smollm3"}
+    result = CliRunner().invoke(app, ["ask", "Stock?"], env=env)
+    assert result.exit_code == 2
+    words = " ".join(result.output.split())
+    assert "does not serve smollm3" in words and "Qwen/Qwen2.5-7B-Instruct" in words
+    assert server.chat_requests == []  # found before the first question is sent
+
+
+def test_serve_llm_runs_vllm_from_its_own_environment_with_a_template() -> None:
+    cmd = vllm_command(
+        "/models/smollm2",
+        python="/opt/vllm/bin/python",
+        served_model_name="smollm2",
+        chat_template="prompts/chat_template_tools.jinja",
+    )
+    assert cmd[:5] == [
+        "/opt/vllm/bin/python",
+        "-m",
+        "vllm.entrypoints.openai.api_server",
+        "--model",
+        "/models/smollm2",
+    ]
+    assert cmd[cmd.index("--tool-call-parser") + 1] == "hermes"
+    assert cmd[cmd.index("--served-model-name") + 1] == "smollm2"
+    assert cmd[cmd.index("--chat-template") + 1] == "prompts/chat_template_tools.jinja"
