@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
+from tests.assistant_shop import build_assistant_shop
 from tools.simulator import SimConfig, build_world
 from tools.simulator.demo import build_demo
 
@@ -127,6 +128,20 @@ def sqlite_engine(tmp_path: Any) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(db_engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(db_engine)
+
+
+# ---- the assistant's hand-made shop ----
+
+
+@pytest.fixture
+def shop_url(tmp_path: Any) -> str:
+    """A SQLite URL of the assistant's small hand-made shop (``tests.assistant_shop``), filled."""
+    url = f"sqlite:///{tmp_path / 'shop.db'}"
+    engine = make_engine(url)
+    upgrade(engine)
+    build_assistant_shop(make_session_factory(engine))
+    engine.dispose()
+    return url
 
 
 # ---- the demo shop (simulated, small, seeded) ----

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,9 +16,8 @@ from assistant.serve import UnknownModelFamily, tool_parser_for, vllm_command
 from assistant.settings import Settings
 from cli import app
 from db.engine import make_engine, make_session_factory
-from db.migrate import upgrade
 from db.models import AuditLog
-from tests.assistant_shop import NOW, build_assistant_shop
+from tests.assistant_shop import NOW
 from tests.fake_vllm import FakeVllm, Reply, text, tools
 
 
@@ -27,16 +25,6 @@ from tests.fake_vllm import FakeVllm, Reply, text, tools
 def server() -> Iterator[FakeVllm]:
     with FakeVllm() as fake:
         yield fake
-
-
-@pytest.fixture
-def shop_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    build_assistant_shop(make_session_factory(engine))
-    engine.dispose()
-    return url
 
 
 def _settings(server: FakeVllm) -> Settings:

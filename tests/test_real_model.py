@@ -38,9 +38,8 @@ from assistant.serve import vllm_command
 from assistant.settings import Settings
 from cli import app
 from db.engine import make_engine, make_session_factory
-from db.migrate import upgrade
 from evals.smollm2_folder import ModelFolderUnavailable, model_folder
-from tests.assistant_shop import NOW, build_assistant_shop
+from tests.assistant_shop import NOW
 
 pytestmark = pytest.mark.real_model
 
@@ -107,16 +106,6 @@ def vllm_url(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
             server.kill()
-
-
-@pytest.fixture
-def shop_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'shop.db'}"
-    engine = make_engine(url)
-    upgrade(engine)
-    build_assistant_shop(make_session_factory(engine))
-    engine.dispose()
-    return url
 
 
 def _env(url: str, shop: str, max_tokens: int = 64) -> dict[str, str]:
