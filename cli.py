@@ -20,11 +20,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from assistant.deps import Deps, make_deps
 from assistant.settings import Settings
-from db.engine import make_engine, make_session_factory
+from db.engine import database_busy, make_engine, make_session_factory
 from db.errors import FlashSaleError
 from db.migrate import require_current_schema
 
@@ -74,6 +75,12 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
             return func(*args, **kwargs)
         except FlashSaleError as exc:
             err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from exc
+        except OperationalError as exc:  # SQLite's "database is locked" after the busy timeout
+            busy = database_busy(exc)
+            if busy is None:
+                raise
+            err_console.print(f"[bold red]Error:[/] {escape(str(busy))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc
         except OSError as exc:  # a user's path: name it, no traceback
             where = f": {exc.filename}" if exc.filename else ""

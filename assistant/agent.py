@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -45,6 +46,12 @@ SYSTEM_PROMPT = "system_v2"
 FEEDBACK_NAME = "grounding_check"
 UNGROUNDED_FLAG = "Note: some numbers in this answer could not be traced to a tool result"
 EMPTY_FEEDBACK = "Your reply was empty. Answer the question, using the tool results above."
+MARKUP_FEEDBACK = (
+    "Your reply contains tool-call markup as text; it was not run. Call tools through the tool interface, "
+    "or answer in plain words."
+)
+WITHHELD = "(answer withheld: {why})"
+_TOOL_MARKUP = re.compile(r"</?(tool_call|tool_response|tools)>")
 
 
 @dataclass
@@ -211,9 +218,10 @@ class Agent:
                     ts=self.deps.now(),
                 )
             )
-            self._write_turn(audit, turn if failure is None else [])
+            kept = _history_of(turn, answer) if failure is None else []
+            self._write_turn(audit, kept)
             if failure is None:
-                self.history.extend(turn)
+                self.history.extend(kept)
             self._turn = []
             answer.turn_ms = (time.perf_counter() - started) * 1000  # the audit transaction included
         return answer
@@ -306,6 +314,17 @@ class Agent:
                     continue
                 answer.stopped, answer.grounded = "empty", False
                 answer.text = "The model returned no answer (an empty reply, twice). Try asking again."
+                return
+            if _TOOL_MARKUP.search(text):  # a model imitating tool calls in text: never an answer
+                if not answer.regenerated:
+                    answer.regenerated = True
+                    turn.append(HumanMessage(MARKUP_FEEDBACK, name=FEEDBACK_NAME))
+                    continue
+                answer.stopped, answer.grounded = "markup", False
+                answer.text = (
+                    "The model wrote tool-call markup instead of an answer (twice); nothing was run. "
+                    "Try a more specific question."
+                )
                 return
             if _cut_off(ai):
                 text += "\n\n(cut off at the model's token limit)"
@@ -410,6 +429,30 @@ class Agent:
 
 def _is_user_message(message: BaseMessage) -> bool:
     return isinstance(message, HumanMessage) and message.name != FEEDBACK_NAME
+
+
+def _history_of(turn: list[BaseMessage], answer: AgentAnswer) -> list[BaseMessage]:
+    """What of a finished turn goes back to the model: the question, the tool calls and their results and a
+    grounded answer. Rejected replies and the feedback they got stay out (a small model copies its own
+    broken pattern); a flagged or failed answer is replaced by a note that it was withheld."""
+    kept: list[BaseMessage] = []
+    for message in turn:
+        if isinstance(message, HumanMessage) and message.name == FEEDBACK_NAME:
+            if kept and isinstance(kept[-1], AIMessage) and not kept[-1].tool_calls:
+                kept.pop()  # the reply the feedback rejected
+            continue
+        kept.append(message)
+    if not answer.grounded and kept and isinstance(kept[-1], AIMessage):  # (a cut-off call has no results)
+        why = _WHY_WITHHELD.get(answer.stopped, "its numbers could not be traced to a tool result")
+        kept[-1] = AIMessage(WITHHELD.format(why=why))
+    return kept
+
+
+_WHY_WITHHELD = {
+    "length": "the reply was cut off at the token limit",
+    "empty": "the model returned no answer",
+    "markup": "the model wrote tool-call markup as text",
+}
 
 
 def _cut_off(ai: AIMessage) -> bool:

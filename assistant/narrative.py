@@ -167,9 +167,11 @@ def write_narrative(
     error: str | None = None
     unreachable = False
     text = ""
+    cut_off = False
     try:
         reply = model.invoke(messages)
         text = (reply.content if isinstance(reply.content, str) else json.dumps(reply.content)).strip()
+        cut_off = (reply.response_metadata or {}).get("finish_reason") == "length"
     except Exception as exc:  # unreachable or failing server: the template still gives a draft
         error = f"{type(exc).__name__}: {exc}"
         unreachable = _is_unreachable(exc)
@@ -190,7 +192,13 @@ def write_narrative(
             else f"Narrative: template ({name} failed: {error.split(':')[0] if error else 'empty reply'})"
         )
         return Narrative(text=template, author=TEMPLATE_AUTHOR, label=label, prompt_version=prompt.version)
+    unusable = _unusable(text, cut_off=cut_off)
     report = check_grounding(text, [facts_json])
+    if unusable is None and report.ok:
+        unusable = _about_nothing(text, facts)
+    if unusable is not None:
+        label = f"Narrative: template ({name}'s text {unusable})"
+        return Narrative(text=template, author=TEMPLATE_AUTHOR, label=label, prompt_version=prompt.version)
     if not report.ok:
         bad = tuple(dict.fromkeys(report.ungrounded))
         return Narrative(
@@ -203,6 +211,26 @@ def write_narrative(
     return Narrative(
         text=text, author=name, label=f"Narrative: written by {name}", prompt_version=prompt.version
     )
+
+
+def _unusable(text: str, *, cut_off: bool) -> str | None:
+    """Why a narrative cannot go to the approver whatever it says (None: it may): cut off at the token
+    limit, or repeating itself (filler)."""
+    if cut_off:
+        return "was cut off at the token limit"
+    words = text.lower().split()
+    grams = [tuple(words[i : i + 4]) for i in range(len(words) - 3)]
+    if len(grams) >= 12 and len(set(grams)) < 0.5 * len(grams):
+        return "repeats itself"
+    return None
+
+
+def _about_nothing(text: str, facts: NarrativeFacts) -> str | None:
+    """A narrative that names none of the plan's items (by SKU or title) says nothing about this plan."""
+    names = [n.lower() for i in facts.top_items for n in (i.sku, i.title) if n]
+    if names and not any(n in text.lower() for n in names):
+        return "names none of the plan's items"
+    return None
 
 
 def _is_unreachable(exc: Exception) -> bool:

@@ -7,6 +7,7 @@ session and never commit themselves.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,16 +15,44 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+
+from db.errors import FlashSaleError
+
+#: How long a SQLite write waits for another writer (an import holds one transaction for minutes).
+BUSY_TIMEOUT_ENV = "FLASHSALE_DB_BUSY_TIMEOUT_S"
+DEFAULT_BUSY_TIMEOUT_S = 120.0
+
+
+class DatabaseBusy(FlashSaleError):
+    """Another command held the database's write lock for longer than the busy timeout."""
+
+
+def busy_timeout_s() -> float:
+    return float(os.environ.get(BUSY_TIMEOUT_ENV) or DEFAULT_BUSY_TIMEOUT_S)
+
+
+def database_busy(exc: Exception) -> DatabaseBusy | None:
+    """``exc`` as a :class:`DatabaseBusy` when it is SQLite's "database is locked", else None."""
+    if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+        return DatabaseBusy(
+            f"the database is busy: another command (an import?) held its write lock for more than "
+            f"{busy_timeout_s():g} s. Run this again when it has finished, or wait longer with "
+            f"{BUSY_TIMEOUT_ENV}=SECONDS."
+        )
+    return None
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
-    """Create an engine for ``url``. SQLite files get their folder created, WAL mode and foreign keys on."""
+    """Create an engine for ``url``. SQLite files get their folder created, WAL mode, foreign keys on and a
+    busy timeout (``FLASHSALE_DB_BUSY_TIMEOUT_S``, default 120 s) to wait for another writer."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {}).setdefault("timeout", busy_timeout_s())
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "checkin", _sqlite_writable)

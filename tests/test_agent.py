@@ -203,3 +203,40 @@ def test_a_number_too_long_for_a_float_is_ungrounded_not_a_crash(deps: Deps) -> 
     model.enqueue(say(f"Revenue was {long}.55 EUR."), say(f"Revenue was {long}.55 EUR."))
     answer = Agent(model, deps).ask("Revenue?")
     assert not answer.grounded and UNGROUNDED_FLAG in answer.text
+
+
+def test_rejected_replies_and_their_feedback_do_not_go_back_into_the_history(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(say("Revenue was 1,234.56 EUR."), say("Revenue was 9,876.54 EUR."), say("Ask me anything."))
+    agent = Agent(model, deps)
+    first = agent.ask("What was the revenue?")
+    assert not first.grounded and first.regenerated
+    agent.ask("Thanks")
+    sent = " ".join(str(m.content) for m in model.calls[-1])
+    assert "Grounding check failed" not in sent  # the feedback stays out
+    assert "1,234.56" not in sent and "9,876.54" not in sent  # so do the flagged replies
+    assert "What was the revenue?" in sent  # the question stays, with a note that it had no answer
+    assert "withheld" in sent
+
+
+def test_tool_markup_written_by_the_model_is_never_shown_as_an_answer(deps: Deps) -> None:
+    markup = '<tool_call>{"name": "get_inventory", "arguments": {"skus": ["HP-100"]}}</tool_call>'
+    model = ScriptedChatModel()
+    model.enqueue(say(markup), say(f"Sure. {markup} <tool_response>90</tool_response>"))
+    answer = Agent(model, deps).ask("Stock of HP-100?")
+    assert "<tool_call>" not in answer.text and "<tool_response>" not in answer.text
+    assert not answer.grounded and answer.tool_calls == []
+
+
+def test_after_a_cut_off_call_the_next_turn_sends_no_dangling_tool_call(deps: Deps) -> None:
+    model = ScriptedChatModel()
+    cut = tool_calls(call("get_inventory", skus=["HP-100"]))
+    cut.response_metadata = {"finish_reason": "length"}
+    model.enqueue(cut, say("Hello."))
+    agent = Agent(model, deps)
+    agent.ask("Stock of HP-100?")
+    agent.ask("Hi")
+    history = model.calls[-1]
+    assert not any(
+        isinstance(m, AIMessage) and m.tool_calls for m in history
+    )  # a call without results: a 400

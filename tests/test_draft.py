@@ -15,7 +15,7 @@ import httpx
 import openai
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
-from langchain_core.messages import BaseMessage, HumanMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
@@ -268,12 +268,18 @@ def test_no_model_gives_the_labelled_template() -> None:
 
 def test_narrative_facts_come_from_the_draft_data(demo_shop_copy: Any, tmp_path: Path) -> None:
     model = ScriptedChatModel()
-    model.enqueue(lambda msgs: say(f"The plan saves {json.loads(_facts_json(msgs))['n_items']} SKUs."))
+
+    def reply(msgs: list[BaseMessage]) -> AIMessage:
+        facts = json.loads(_facts_json(msgs))
+        return say(f"The plan saves {facts['n_items']} SKUs; {facts['top_items'][0]['sku']} leads.")
+
+    model.enqueue(reply)
     result = make_draft(demo_shop_copy.session_factory, SALE_DATE, model, tmp_path, today=TODAY)
     facts = narrative_facts(result.data)
     assert facts.plan_id == result.plan_id and facts.n_items == len(result.data["plan"]["items"])
     assert result.narrative_label == "Narrative: written by scripted"
-    assert result.data["narrative"]["text"] == f"The plan saves {facts.n_items} SKUs."
+    lead = facts.top_items[0].sku
+    assert result.data["narrative"]["text"] == f"The plan saves {facts.n_items} SKUs; {lead} leads."
     with demo_shop_copy.session_factory() as s:
         llm = s.scalars(select(AuditLog).where(AuditLog.kind == "llm", AuditLog.channel == "draft")).all()
     assert len(llm) == 1 and llm[0].outputs["text"] == result.data["narrative"]["text"]
@@ -393,7 +399,8 @@ def test_the_draft_locks_nothing_while_the_narrative_model_writes(
         asked.set()
         time.sleep(6.0)
         done.set()
-        return say("The plan is ready for review.")
+        lead = json.loads(_facts_json(messages))["top_items"][0]["sku"]
+        return say(f"The plan is ready for review; {lead} leads.")
 
     model = ScriptedChatModel()
     model.enqueue(slow)
@@ -447,3 +454,29 @@ def test_a_run_that_failed_after_saving_its_plan_is_completed_by_the_next(
         ]
     forced = make_draft(shop.session_factory, SALE_DATE, None, tmp_path, today=TODAY, force=True)
     assert forced.plan_id != saved
+
+
+@pytest.mark.parametrize(
+    ("reply", "why"),
+    [
+        (
+            AIMessage(
+                "Plan 12 looks good and PET-1 leads the", response_metadata={"finish_reason": "length"}
+            ),
+            "cut off",
+        ),
+        (say("The sale is good. " * 40), "repeats itself"),
+        (
+            say("A fine plan for tomorrow, with care and attention to the shop's goals."),
+            "names none of the plan's items",
+        ),
+    ],
+)
+def test_a_narrative_that_is_cut_off_repeats_itself_or_names_no_item_gives_the_template(
+    reply: AIMessage, why: str
+) -> None:
+    model = ScriptedChatModel()
+    model.enqueue(reply)
+    narrative = write_narrative(_facts(), model)
+    assert not narrative.by_model and why in narrative.label
+    assert narrative.text.startswith("The draft plan 12 for 2026-07-01 puts 2 SKUs on sale")
