@@ -41,7 +41,9 @@ from db.engine import make_engine, make_session_factory
 from evals.smollm2_folder import ModelFolderUnavailable, model_folder
 from tests.assistant_shop import NOW
 
-pytestmark = pytest.mark.real_model
+#: The first test also waits for the server to start (about 150 s here), and a turn on two CPU cores takes
+#: up to two minutes: the suite's 300 s default is too short.
+pytestmark = [pytest.mark.real_model, pytest.mark.timeout(900)]
 
 SERVED_NAME = "smollm2"
 START_TIMEOUT_S = 480
