@@ -36,6 +36,7 @@ from assistant.grounding import GroundingReport, check_grounding, feedback
 from assistant.llm_tools import build_tools, error_json, is_error
 from assistant.llm_tools.schemas import model_schemas, schema_text
 from assistant.memory import ConversationStore, find_in
+from assistant.message_model import stopped_at_token_limit
 from assistant.prompts import Prompt, load_prompt
 from assistant.tokens import TokenCounter, trim_history
 from db.audit import record_audit
@@ -78,7 +79,7 @@ class AgentAnswer:
     model_ms: float = 0.0
     tool_ms: float = 0.0
     turn_ms: float = 0.0
-    stopped: str = "answer"  # answer, max_steps, length (cut off at the token limit), empty
+    stopped: str = "answer"  # answer, max_steps, length (cut off at the token limit), empty, markup
 
     @property
     def overhead_ms(self) -> float:
@@ -261,7 +262,7 @@ class Agent:
             )
             turn.append(ai)
             sent = len(turn)
-            if _cut_off(ai) and (ai.tool_calls or ai.invalid_tool_calls):
+            if stopped_at_token_limit(ai) and (ai.tool_calls or ai.invalid_tool_calls):
                 # LangChain repairs unterminated streamed JSON: the "arguments" are a guess. Run nothing.
                 answer.stopped, answer.grounded = "length", False
                 answer.text = (
@@ -308,17 +309,13 @@ class Agent:
                 continue
             text = ai.content if isinstance(ai.content, str) else str(ai.content)
             if not text.strip():
-                if not answer.regenerated:
-                    answer.regenerated = True
-                    turn.append(HumanMessage(EMPTY_FEEDBACK, name=FEEDBACK_NAME))
+                if _ask_again(answer, turn, EMPTY_FEEDBACK):
                     continue
                 answer.stopped, answer.grounded = "empty", False
                 answer.text = "The model returned no answer (an empty reply, twice). Try asking again."
                 return
             if _TOOL_MARKUP.search(text):  # a model imitating tool calls in text: never an answer
-                if not answer.regenerated:
-                    answer.regenerated = True
-                    turn.append(HumanMessage(MARKUP_FEEDBACK, name=FEEDBACK_NAME))
+                if _ask_again(answer, turn, MARKUP_FEEDBACK):
                     continue
                 answer.stopped, answer.grounded = "markup", False
                 answer.text = (
@@ -326,18 +323,16 @@ class Agent:
                     "Try a more specific question."
                 )
                 return
-            if _cut_off(ai):
+            if stopped_at_token_limit(ai):
                 text += "\n\n(cut off at the model's token limit)"
             report = self._grounding(text, turn, question)
             answer.grounding_rate = report.rate
             if report.ok:
                 answer.text, answer.grounded, answer.ungrounded_numbers = text, True, []
                 return
-            if not answer.regenerated:
-                answer.regenerated = True
+            if _ask_again(answer, turn, feedback(report)):
                 if on_status:
                     on_status("regenerating: " + ", ".join(report.ungrounded) + " not found in tool results")
-                turn.append(HumanMessage(feedback(report), name=FEEDBACK_NAME))
                 continue
             answer.text = f"{text}\n\n{UNGROUNDED_FLAG}: {', '.join(dict.fromkeys(report.ungrounded))}."
             answer.grounded, answer.ungrounded_numbers = False, list(dict.fromkeys(report.ungrounded))
@@ -455,9 +450,13 @@ _WHY_WITHHELD = {
 }
 
 
-def _cut_off(ai: AIMessage) -> bool:
-    """Whether generation stopped at the token limit (OpenAI's and vLLM's ``finish_reason``)."""
-    return (ai.response_metadata or {}).get("finish_reason") == "length"
+def _ask_again(answer: AgentAnswer, turn: list[BaseMessage], message: str) -> bool:
+    """Send ``message`` back to the model, once per turn (True); a second unusable reply: False."""
+    if answer.regenerated:
+        return False
+    answer.regenerated = True
+    turn.append(HumanMessage(message, name=FEEDBACK_NAME))
+    return True
 
 
 def _call_names(ai: AIMessage) -> str:

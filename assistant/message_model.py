@@ -13,6 +13,11 @@ from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
 
+def stopped_at_token_limit(message: AIMessage) -> bool:
+    """Whether a reply was cut off at the token limit (``finish_reason`` of OpenAI's API and vLLM)."""
+    return (message.response_metadata or {}).get("finish_reason") == "length"
+
+
 class MessageChatModel(BaseChatModel):
     """A LangChain chat model that answers a list of messages with one ``AIMessage`` from :meth:`reply`.
 

@@ -20,10 +20,11 @@ from typing import Any
 import httpx
 import openai
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from assistant.grounding import check_grounding
+from assistant.message_model import stopped_at_token_limit
 from assistant.model_json import model_view
 from assistant.prompts import load_prompt
 from tools.formatting import format_cents, pct
@@ -171,7 +172,7 @@ def write_narrative(
     try:
         reply = model.invoke(messages)
         text = (reply.content if isinstance(reply.content, str) else json.dumps(reply.content)).strip()
-        cut_off = (reply.response_metadata or {}).get("finish_reason") == "length"
+        cut_off = isinstance(reply, AIMessage) and stopped_at_token_limit(reply)
     except Exception as exc:  # unreachable or failing server: the template still gives a draft
         error = f"{type(exc).__name__}: {exc}"
         unreachable = _is_unreachable(exc)

@@ -50,7 +50,9 @@ def _duration(seconds: float) -> str:
 
 
 class ProgressLines:
-    """Plain progress lines on ``console``; ``update`` is the callback the work calls."""
+    """Plain progress lines on ``console``; the object is the callback the work calls: ``completed`` of
+    ``total``, a new ``stage`` starts its own count (and a line), ``detail`` is shown as given, ``rows``
+    with its rate."""
 
     def __init__(
         self,
@@ -65,7 +67,6 @@ class ProgressLines:
         self.stage: str | None = None
         self.stage_started = self.started
         self.next_step = STEP
-        self.lines = 0
 
     def __call__(
         self,
@@ -108,7 +109,6 @@ class ProgressLines:
             parts[0] + ": " + ", ".join(parts[1:]), highlight=False, markup=False, soft_wrap=True
         )
         self.last_line = now
-        self.lines += 1
 
 
 def _bar_columns(kind: str) -> list[ProgressColumn]:
