@@ -73,14 +73,11 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except FlashSaleError as exc:
-            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from exc
-        except OperationalError as exc:  # SQLite's "database is locked" after the busy timeout
-            busy = database_busy(exc)
-            if busy is None:
+        except (FlashSaleError, OperationalError) as exc:  # (SQLite's "database is locked": after the wait)
+            error = exc if isinstance(exc, FlashSaleError) else database_busy(exc)
+            if error is None:
                 raise
-            err_console.print(f"[bold red]Error:[/] {escape(str(busy))}", highlight=False, soft_wrap=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(error))}", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from exc
         except OSError as exc:  # a user's path: name it, no traceback
             where = f": {exc.filename}" if exc.filename else ""
