@@ -27,7 +27,7 @@ from assistant.deps import Deps, make_deps
 from assistant.settings import Settings
 from db.engine import database_busy, make_engine, make_session_factory
 from db.errors import FlashSaleError
-from db.migrate import require_current_schema
+from db.migrate import require_shop
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,6 +88,11 @@ def user_errors(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def say_waiting(line: str) -> None:
+    """A line on stderr while a command waits for another one (an import) to finish writing."""
+    err_console.print(line, style="yellow", highlight=False, markup=False)
+
+
 def settings() -> Settings:
     return Settings()
 
@@ -98,9 +103,10 @@ def engine_from_settings(cfg: Settings | None = None, **kwargs: Any) -> Engine:
 
 
 def session_factory(cfg: Settings | None = None) -> sessionmaker[Session]:
-    """Sessions on the configured database, refused with the fix when its schema is out of date."""
+    """Sessions on the configured shop, refused with the fix when there is none or its schema is out of
+    date."""
     engine = engine_from_settings(cfg)
-    require_current_schema(engine)
+    require_shop(engine)
     return make_session_factory(engine)
 
 
@@ -587,6 +593,7 @@ class _CsvArgs:
     date_formats: list[str] | None
     skip_bad_rows: bool
     rejects: Path | None
+    strict: bool
     batch_size: int
 
 
@@ -660,6 +667,16 @@ _CSV_OPTIONS: tuple[tuple[str, Any, Callable[[], Any]], ...] = (
             None, help="Rejects file of --skip-bad-rows; default <name>.rejects.csv next to FILE."
         ),
     ),
+    (
+        "strict",
+        bool,
+        lambda: typer.Option(
+            False,
+            "--strict",
+            help="Refuse the file at the first row that loads with a warning (e.g. a cost above the list "
+            "price); without it such rows load and the warnings are listed.",
+        ),
+    ),
     ("batch_size", int, lambda: typer.Option(10_000, min=1, help="Rows validated and written per batch.")),
 )
 
@@ -705,6 +722,7 @@ def _run_import(kind: str, file: Path, csv: _CsvArgs, **kind_options: Any) -> No
         date_formats=tuple(csv.date_formats or ()),
         skip_bad_rows=csv.skip_bad_rows,
         rejects_path=csv.rejects,
+        strict=csv.strict,
         batch_size=csv.batch_size,
         **kind_options,
     )
@@ -960,11 +978,13 @@ def fit(
 ) -> None:
     """Fit the demand model on the order history and store it (the plans record which model they used)."""
 
+    from db.write_lock import wait_for_writer
     from tools.demand import fit_demand_model, save_demand_model
     from tools.model_report import demand_model_lines, demand_model_table
 
     end = parse_date_option(window_end, "--window-end")
     factory = session_factory()
+    wait_for_writer(factory.kw["bind"], say_waiting)
     with _stage_progress("fit") as progress, factory.begin() as session:
         model = fit_demand_model(session, window_end=end, window_days=window_days, progress=progress)
         model_id = save_demand_model(session, model)
@@ -1049,19 +1069,27 @@ def slack(
     require_slack_bolt()
     cfg = settings()
     credentials = SlackCredentials.from_env(socket_mode=socket)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     bot = FlashSaleBot(cfg, session_factory(cfg), workers=workers)
-    slack_app = build_app(bot, credentials)
+    try:
+        slack_app = build_app(bot, credentials)  # checks the token (auth.test): one line if it fails
+    except BaseException:
+        bot.close()
+        raise
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     approvers = ", ".join(sorted(bot.approvers)) or "nobody (set FLASHSALE_SLACK_APPROVERS)"
+    approvers += "; drafters: " + (", ".join(sorted(bot.drafters)) or "everyone")
     if socket:
         assert credentials.app_token is not None  # checked by from_env
         err_console.print(f"Slack bot connected over Socket Mode; approvers: {approvers}. Ctrl-C stops it.")
         run_socket_mode(slack_app, credentials.app_token)
         return
     server = make_http_server(slack_app, host, port)
+    limits = server.limits
     err_console.print(
-        f"Slack bot listening on http://{host}:{server.server_port}{EVENTS_PATH} (signed requests only); "
-        f"approvers: {approvers}. Ctrl-C stops it."
+        f"Slack bot listening on http://{host}:{server.server_port}{EVENTS_PATH} (signed requests only, "
+        f"bodies up to {limits.max_body_bytes:,} bytes, {limits.read_timeout_s:g} s read timeout, "
+        f"{limits.max_connections} connections); approvers: {approvers}. Ctrl-C stops it.",
+        highlight=False,
     )
     try:
         server.serve_forever()
@@ -1110,8 +1138,10 @@ def draft(
     sale_date = parse_date_option(date, "--date")
     cfg = settings()
     factory = session_factory(cfg)
+    from db.write_lock import wait_for_writer
     from tools.progress import status
 
+    wait_for_writer(factory.kw["bind"], say_waiting)
     with status(err_console, "making the draft") as update:
         result = run_daily_draft(
             cfg,
@@ -1231,15 +1261,19 @@ def plan(  # noqa: PLR0917
         False, "--no-guard-cap", help="Trust the forecasts: still flag them, but do not cap the allocation."
     ),
     by: str = typer.Option("cli", help="Who creates the draft (stored as created_by)."),
+    force: bool = typer.Option(
+        False, "--force", help="Save a new draft even when the same plan is already saved as one."
+    ),
     wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
 ) -> None:
     """Plan tomorrow's flash sale with the plan service (the same plan the assistant and the daily draft
     make for the same question): refit the demand model if the orders changed, optimise, save the plan as
     a draft and print it. Defaults: 20 slots, 10 % least item margin, 30 s solver limit."""
     from db.engine import session_scope
+    from db.write_lock import hold_job_lock, wait_for_writer
     from tools.demand import refresh_demand_model
     from tools.plan_report import plan_table, summary_lines
-    from tools.planning import PlanRequest, propose_plan, save_proposal
+    from tools.planning import PlanRequest, propose_plan, save_proposal, saved_draft_of
     from tools.plans import load_plan
     from tools.progress import status
 
@@ -1262,18 +1296,27 @@ def plan(  # noqa: PLR0917
         guard_cap=not no_guard_cap,
     )
     deps = cli_deps()
+    wait_for_writer(deps.session_factory.kw["bind"], say_waiting)
     loading = status(err_console, "loading the demand model")
     with session_scope(deps.session_factory) as session, loading as s:
+        hold_job_lock(session, "plan")  # runs at once take turns: one fit, one draft per proposal
         refresh_demand_model(session, progress=s)
         s("optimising the sale")
         proposal = propose_plan(session, request, today=deps.today())
-        plan_id = save_proposal(session, proposal, created_by=by)
+        same = None if force else saved_draft_of(session, proposal)
+        plan_id = save_proposal(session, proposal, created_by=by) if same is None else same.id
         stored = load_plan(session, plan_id)
     print_table(plan_table(stored, width=table_width(wide)), wide)
     for line in summary_lines(stored, proposal):
         console.print(line, highlight=False, markup=False)
+    if same is not None:
+        console.print(
+            f"The same plan (same request, data and demand model) is already draft plan [bold]{plan_id}[/], "
+            f"saved by {same.created_by} at {same.created_at:%Y-%m-%d %H:%M}: nothing new saved "
+            "(--force saves another copy)."
+        )
     console.print(
-        f"Saved as draft plan [bold]{plan_id}[/]; "
+        f"{'Saved as draft plan' if same is None else 'Draft plan'} [bold]{plan_id}[/]; "
         f"approve with `python cli.py plan-approve {plan_id} --by NAME`."
     )
 

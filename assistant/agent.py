@@ -41,9 +41,10 @@ from assistant.prompts import Prompt, load_prompt
 from assistant.tokens import TokenCounter, trim_history
 from db.audit import record_audit
 from db.engine import session_scope
+from tools.outside_text import unfence
 from tools.planning import PlanProposal
 
-SYSTEM_PROMPT = "system_v2"
+SYSTEM_PROMPT = "system_v3"
 FEEDBACK_NAME = "grounding_check"
 UNGROUNDED_FLAG = "Note: some numbers in this answer could not be traced to a tool result"
 EMPTY_FEEDBACK = "Your reply was empty. Answer the question, using the tool results above."
@@ -323,6 +324,7 @@ class Agent:
                     "Try a more specific question."
                 )
                 return
+            text = unfence(text)  # a model quoting outside text with its fence
             if stopped_at_token_limit(ai):
                 text += "\n\n(cut off at the model's token limit)"
             report = self._grounding(text, turn, question)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.agent import Agent, AgentAnswer
 from assistant.deps import make_deps
 from assistant.llm import open_chat_model
+from assistant.llm_tools import WRITING_TOOLS, build_tools
 from assistant.settings import Settings
 from assistant.tokens import TokenCounter, hub_cache_has
 
@@ -42,9 +43,11 @@ def open_assistant(
     actor: str,
     model: BaseChatModel | None = None,
     session_id: str | None = None,
+    can_save_drafts: bool = True,
 ) -> Agent:
     """An agent on ``model``, else on the model the settings name (:func:`assistant.llm.open_chat_model`),
-    with the conversation ``session_id`` kept in the database."""
+    with the conversation ``session_id`` kept in the database. ``can_save_drafts=False`` leaves out the tools
+    that write (``save_draft_plan``): the agent can only read."""
     chat_model = model if model is not None else open_chat_model(settings)
     deps = make_deps(settings, factory, actor=actor, channel=channel, chat_model=chat_model)
     # The served model's tokenizer when it is on this machine (named, or in the Hugging Face cache);
@@ -53,7 +56,10 @@ def open_assistant(
     if tokenizer is None and hub_cache_has(settings.llm_model):
         tokenizer = settings.llm_model
     counter = TokenCounter.for_model(tokenizer)
-    return Agent(chat_model, deps, session_id=session_id, token_counter=counter)
+    # Only the writing tools use the conversation's proposals (the agent's own deps), so the read-only tools
+    # may be bound to these deps.
+    tools = None if can_save_drafts else [t for t in build_tools(deps) if t.name not in WRITING_TOOLS]
+    return Agent(chat_model, deps, tools=tools, session_id=session_id, token_counter=counter)
 
 
 @dataclass

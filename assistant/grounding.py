@@ -7,6 +7,10 @@ imply: cents to currency (/100) and fractions to percentages (x100). Integers wr
 may round to tens or hundreds (``1,300`` from ``1,299``) as long as two significant digits remain.
 Identifiers that mix letters and digits (SKUs such as ``HP-0042``, plan ``#12`` is a number and is checked)
 are not numbers. Small integers up to :data:`FREE_INTEGER_MAX` (list markers, "top 3") are not checked.
+
+Outside text fenced in the tool results (:mod:`tools.outside_text`: news, reviews, titles) grounds no number:
+a review that says "99 % off" is no source of a discount. An answer may quote such a text whole (a product
+title with its digits); the quote is not checked.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from tools.outside_text import fenced_spans, without_fenced
 
 FREE_INTEGER_MAX = 10
 SCALES = (1.0, 0.01, 100.0)
@@ -128,8 +134,11 @@ def _matches(number: AnswerNumber, sources: set[float], rounded: dict[tuple[floa
 def check_grounding(answer: str, tool_outputs: Iterable[str], question: str = "") -> GroundingReport:
     """Which numbers (and ISO dates) of ``answer`` no tool output or the question supports."""
     outputs = [*tool_outputs, question]
+    quoted = sorted({s for text in outputs for s in fenced_spans(text) if len(s) >= 4}, key=len, reverse=True)
+    for span in quoted:  # outside text quoted whole: its digits are a quote, not a figure
+        answer = answer.replace(span, " ")
     numbers, dates = answer_numbers(answer)
-    sources = source_numbers(outputs)
+    sources = source_numbers(without_fenced(text) for text in outputs)
     rounded: dict[tuple[float, int], set[float]] = {}
     report = GroundingReport(numbers=list(numbers))
     for number in numbers:

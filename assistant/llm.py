@@ -14,6 +14,7 @@ from typing import Literal, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
@@ -72,7 +73,8 @@ def make_chat_model(settings: Settings, *, streaming: bool = False) -> ChatOpenA
         model=settings.llm_model,
         base_url=settings.llm_base_url,
         api_key=SecretStr(settings.llm_api_key),
-        timeout=httpx.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
+        # the openai package's own Timeout: its HTTP library changed (httpx, then httpx2) across versions
+        timeout=openai.Timeout(settings.llm_timeout_s, connect=settings.llm_connect_timeout_s),
         max_retries=settings.llm_max_retries,
         temperature=settings.llm_temperature,
         max_tokens=settings.llm_max_tokens,

@@ -11,7 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic import BaseModel
+
 from db.audit import jsonable
+from tools.outside_text import FOR_MODEL
 
 _CENTS_SUFFIX = "_cents"
 _MONEY_TEXT = re.compile(r"^-?\d+\.\d{2} [A-Z]{3}$")
@@ -24,8 +27,9 @@ def money_text(cents: float, currency: str) -> str:
 
 def model_view(value: Any, currency: str) -> Any:
     """``value`` as the model reads it: JSON-able, every ``*_cents`` field renamed without the suffix and
-    written in major units with the currency (``"gmv_cents": 123456`` -> ``"gmv": "1234.56 EUR"``)."""
-    data = jsonable(value)
+    written in major units with the currency (``"gmv_cents": 123456`` -> ``"gmv": "1234.56 EUR"``); text
+    from outside (:mod:`tools.outside_text`) fenced as data."""
+    data = jsonable(_dumped_for_model(value))
 
     def convert(node: Any) -> Any:
         if isinstance(node, dict):
@@ -45,6 +49,17 @@ def model_view(value: Any, currency: str) -> Any:
         return node
 
     return convert(data)
+
+
+def _dumped_for_model(value: Any) -> Any:
+    """Pydantic models dumped with the context that fences their outside text; containers walked."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", context=FOR_MODEL)
+    if isinstance(value, dict):
+        return {key: _dumped_for_model(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_dumped_for_model(item) for item in value]
+    return value
 
 
 def is_money_text(value: Any) -> bool:

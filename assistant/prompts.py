@@ -17,7 +17,7 @@ class Prompt:
 
     @property
     def version(self) -> str:
-        """``system_v2@1a2b3c4d``: the file name and the first 8 hex digits of its SHA-256."""
+        """``system_v3@1a2b3c4d``: the file name and the first 8 hex digits of its SHA-256."""
         return f"{self.name}@{hashlib.sha256(self.text.encode()).hexdigest()[:8]}"
 
     def render(self, **values: Any) -> str:
@@ -25,7 +25,7 @@ class Prompt:
 
 
 def load_prompt(name: str) -> Prompt:
-    """Load ``prompts/<name>.md`` (e.g. ``system_v2``)."""
+    """Load ``prompts/<name>.md`` (e.g. ``system_v3``)."""
     path = PROMPTS_DIR / f"{name}.md"
     if not path.is_file():
         available = ", ".join(sorted(p.stem for p in PROMPTS_DIR.glob("*.md")))

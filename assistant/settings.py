@@ -72,6 +72,13 @@ class Settings(BaseSettings):
         description="Local path or cached hub name of the served model's tokenizer, to count tokens exactly.",
     )
 
+    tool_time_limit_s: float = Field(
+        default=60.0,  # the slowest tool on the demo shop (a what-if Pareto frontier) takes about 4 s
+        gt=0,
+        le=3600,
+        description="Seconds one tool call of the assistant may run before it is stopped (nothing saved).",
+    )
+
     # ---- Slack bot and daily draft (tokens and the signing secret come from SLACK_* variables only) ----
     slack_rate_per_minute: float = Field(
         default=6.0, gt=0, description="Questions one Slack user may ask per minute (token-bucket refill)."
@@ -83,6 +90,11 @@ class Settings(BaseSettings):
         default="",
         description="Comma-separated Slack user ids allowed to approve plans, e.g. U123,U456 (empty: none).",
     )
+    slack_drafters: str = Field(
+        default="",
+        description="Comma-separated Slack user ids whose questions may save a draft plan, e.g. U123,U456 "
+        "(empty: everyone).",
+    )
     draft_dir: Path = Field(default=Path("drafts"), description="Folder of the daily plan drafts.")
     draft_at: str = Field(default="06:00", description="Time of day (HH:MM) the scheduler writes the draft.")
     draft_timezone: str = Field(default="UTC", description="Time zone of draft_at (IANA name).")
@@ -93,6 +105,10 @@ class Settings(BaseSettings):
     def slack_approver_ids(self) -> frozenset[str]:
         """The Slack user ids of ``slack_approvers``."""
         return frozenset(u.strip() for u in self.slack_approvers.split(",") if u.strip())
+
+    def slack_drafter_ids(self) -> frozenset[str]:
+        """The Slack user ids of ``slack_drafters`` (empty: everyone may draft)."""
+        return frozenset(u.strip() for u in self.slack_drafters.split(",") if u.strip())
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: DATABASE_URL if set, else the SQLite file at db_path."""

@@ -290,6 +290,8 @@ class ImportOptions:
     rejects_path: Path | None = None
     """Where rejected rows go with ``skip_bad_rows``; default ``<name>.rejects.csv`` next to the input."""
     batch_size: int = 10_000
+    strict: bool = False
+    """Refuse the file at the first row that would load with a warning."""
     # orders only
     create_products: bool = False
     default_margin: float = 0.4
@@ -628,7 +630,10 @@ class _Context:
         self.summary.skipped[reason] = self.summary.skipped.get(reason, 0) + 1
 
     def warn(self, line: int, message: str) -> None:
-        """A row that loads but deserves a look; the first ``MAX_WARNINGS`` are kept, all are counted."""
+        """A row that loads but deserves a look; the first ``MAX_WARNINGS`` are kept, all are counted. Under
+        ``strict`` it is an error that refuses the file."""
+        if self.options.strict:
+            raise CsvImportError(self.label, f"{message} (--strict refuses rows with warnings)", line=line)
         self.summary.warning_count += 1
         if len(self.summary.warnings) < MAX_WARNINGS:
             self.summary.warnings.append(f"{self.label} line {line}: {message}")

@@ -58,3 +58,19 @@ def require_current_schema(engine: Engine) -> None:
             f"the database is at schema revision {current}, this version needs {head}: "
             "run `python cli.py db upgrade` (it keeps the data)"
         )
+
+
+def require_shop(engine: Engine) -> None:
+    """Raise :class:`DatabaseNotReady` when the database holds no shop (no schema: a SQLite path that names
+    no file, checked without creating one, or an empty database), or holds an older schema."""
+    where = engine.url.render_as_string(hide_password=True)
+    database = engine.url.database
+    on_disk = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    missing_file = on_disk and not Path(str(database)).exists()
+    if missing_file or current_revision(engine) is None:
+        raise DatabaseNotReady(
+            f"no shop at {where}: build the demo shop with `python cli.py demo`, or import your data "
+            "(`python cli.py import catalog FILE` first); FLASHSALE_DB_PATH or DATABASE_URL chooses the "
+            "database (a relative FLASHSALE_DB_PATH is read from the current folder)"
+        )
+    require_current_schema(engine)

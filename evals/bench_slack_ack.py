@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
             bot, SlackCredentials("xoxb-bench", SECRET), client=slack.client, token_verification=False
         )
         server = make_http_server(app, "127.0.0.1", 0)
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        threading.Thread(target=server.serve_forever, daemon=True).start()
         url = f"http://127.0.0.1:{server.server_port}/slack/events"
 
         sent: dict[str, float] = {}

@@ -43,6 +43,7 @@ from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
 from evals.scripted_policy import MISTAKES, Mistake, MistakenPolicyModel, ScriptedPolicyModel, value_at
 from tools.clock import shop_clock
+from tools.outside_text import unfence
 
 QUESTIONS = Path(__file__).with_name("questions.json")
 _FROM_AGENT = object()  # a fact read from the agent's own call of a writing tool
@@ -149,8 +150,8 @@ def fact_stated(answer: str, expected: Any) -> bool:
     amount = is_money_text(expected)
     if amount:
         expected = float(expected.split()[0])
-    if isinstance(expected, str):
-        return expected.casefold() in answer.casefold()
+    if isinstance(expected, str):  # outside text as a person reads it, without the model's fence
+        return unfence(expected).casefold() in answer.casefold()
     if isinstance(expected, bool) or not isinstance(expected, int | float):
         return json.dumps(expected) in answer
     target = abs(float(expected))

@@ -87,3 +87,13 @@ def test_a_policy_with_a_known_mistake_scores_lower_where_it_should(
         assert getattr(right, score) == 1.0 and getattr(wrong, score) == 0.0, score
     for score in holds:
         assert getattr(wrong, score) == getattr(right, score) == 1.0, score
+
+
+def test_the_attack_replay_holds_for_tool_arguments_and_injected_text(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from evals.replay_attacks import main as replay  # noqa: PLC0415  (builds its own small demo shop)
+
+    assert replay(["--only", "tools", "--only", "injection"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("held ") == 11 and "broken" not in out and "all held" in out

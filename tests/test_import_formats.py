@@ -11,7 +11,7 @@ import openpyxl
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from db.engine import make_engine, make_session_factory
 from db.errors import CsvImportError
@@ -184,6 +184,16 @@ def test_a_cost_above_the_list_price_is_flagged_with_its_line(db_engine: Engine,
     assert summary.warnings == [
         "catalog.csv line 5: cost 50.00 is above the list price 40.00 of SKU C1: every sale loses money"
     ]
+
+
+def test_strict_refuses_a_file_with_a_row_that_loads_with_a_warning(
+    db_engine: Engine, tmp_path: Path
+) -> None:
+    catalog = CATALOG + "C1,Loss leader,kitchen,Bosch,50.00,40.00\n"
+    with pytest.raises(CsvImportError, match=r"line 5: cost 50.00 is above the list price 40.00 .*--strict"):
+        import_file(db_engine, "catalog", write(tmp_path, "catalog.csv", catalog), ImportOptions(strict=True))
+    with db_engine.connect() as conn:  # nothing of the file was written
+        assert conn.execute(text("SELECT COUNT(*) FROM product")).scalar_one() == 0
 
 
 def test_data_check_says_what_the_data_support_and_what_to_import(db_engine: Engine, tmp_path: Path) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
+import socket
 import threading
 import time
 import urllib.parse
@@ -100,7 +102,11 @@ class Bot:
             return list(s.scalars(select(AuditLog).order_by(AuditLog.id)))
 
 
-def command_body(text: str, user: str = "U1", channel: str = "C1") -> bytes:
+_TRIGGERS = itertools.count(1)
+
+
+def command_body(text: str, user: str = "U1", channel: str = "C1", trigger_id: str | None = None) -> bytes:
+    """A slash command's form body; every call is a new invocation (its own trigger_id) unless given one."""
     return urllib.parse.urlencode(
         {
             "token": "legacy",
@@ -110,7 +116,7 @@ def command_body(text: str, user: str = "U1", channel: str = "C1") -> bytes:
             "command": "/flashsale",
             "text": text,
             "response_url": "https://hooks.slack.com/commands/T1/1/x",
-            "trigger_id": "1.2.3",
+            "trigger_id": trigger_id or f"1.2.{next(_TRIGGERS)}",
         }
     ).encode()
 
@@ -131,13 +137,15 @@ def event_body(event: dict[str, Any], event_id: str = "Ev1") -> bytes:
 
 
 def approve_body(user: str, plan_id: int, channel: str = "C1") -> bytes:
+    """A click on the approve button; every call is a new click (its own trigger_id and action_ts)."""
+    click = next(_TRIGGERS)
     payload = {
         "type": "block_actions",
         "team": {"id": "T1"},
         "user": {"id": user},
         "api_app_id": "A1",
         "token": "legacy",
-        "trigger_id": "1.2.3",
+        "trigger_id": f"1.2.{click}",
         "channel": {"id": channel},
         "container": {"type": "message", "message_ts": "1700000000.000001", "channel_id": channel},
         "message": {"ts": "1700000000.000001", "text": "plan", "blocks": []},
@@ -147,7 +155,7 @@ def approve_body(user: str, plan_id: int, channel: str = "C1") -> bytes:
                 "action_id": APPROVE_ACTION,
                 "block_id": f"approve_{plan_id}",
                 "value": str(plan_id),
-                "action_ts": "1700000001.0",
+                "action_ts": f"1700000001.{click}",
             }
         ],
     }
@@ -155,14 +163,19 @@ def approve_body(user: str, plan_id: int, channel: str = "C1") -> bytes:
 
 
 def make_bot(
-    engine: Engine, model: ScriptedChatModel, slack: FakeSlack, workers: int = 4, **settings: Any
+    engine: Engine,
+    model: ScriptedChatModel,
+    slack: FakeSlack,
+    workers: int = 4,
+    limits: Any = None,
+    **settings: Any,
 ) -> Iterator[Bot]:
     factory = make_session_factory(engine)
     cfg = Settings(today=TODAY, slack_approvers=f"{APPROVER}, U2", **settings)
     bot = FlashSaleBot(cfg, factory, model=model, workers=workers)
     app = build_app(bot, SlackCredentials("xoxb-test", SECRET), client=slack.client, token_verification=False)
-    server = make_http_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    server = make_http_server(app, "127.0.0.1", 0, **({} if limits is None else {"limits": limits}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield Bot(f"http://127.0.0.1:{server.server_port}/slack/events", slack, model, factory, bot)
@@ -573,3 +586,260 @@ def test_cli_slack_needs_its_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
         and "SLACK_BOT_TOKEN" in result.output
         and "SLACK_SIGNING_SECRET" in result.output
     )
+
+
+# ---- hardening: limits of the HTTP endpoint, malformed and replayed requests, escaping, start-up --------
+
+
+def signed_headers(body: bytes, secret: str = SECRET, ts: int | None = None) -> dict[str, str]:
+    stamp = str(int(time.time()) if ts is None else ts)
+    sig = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={sig}",
+    }
+
+
+def post_raw(bot: Bot, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    with httpx.Client(trust_env=False, timeout=10) as client:
+        return client.post(bot.url, content=body, headers=headers)
+
+
+def _address(url: str) -> tuple[str, int]:
+    parts = urllib.parse.urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+def raw_exchange(url: str, data: bytes, timeout: float = 5.0) -> tuple[bytes, float]:
+    """Send ``data`` on a fresh connection and read until the server closes it (or ``timeout``)."""
+    with socket.create_connection(_address(url), timeout=timeout) as sock:
+        started = time.perf_counter()
+        sock.sendall(data)
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+        return received, time.perf_counter() - started
+
+
+def _head(content_length: int) -> bytes:
+    stamp = str(int(time.time()))
+    return (
+        f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {content_length}\r\n"
+        f"X-Slack-Request-Timestamp: {stamp}\r\nX-Slack-Signature: v0=00\r\n\r\n"
+    ).encode()
+
+
+def assert_no_work(bot: Bot) -> None:
+    time.sleep(0.2)  # give a wrongly started worker the chance to show itself
+    assert bot.model.calls == []
+    assert bot.slack.calls == []
+    assert bot.audit() == []
+
+
+@pytest.mark.parametrize(
+    ("claimed", "sent"),
+    [(64 * 1024 * 1024, 65_536), (1_000_000_000, 3)],
+    ids=["64 MB body", "Content-Length 1e9 with 3 bytes"],
+)
+def test_a_body_over_the_limit_gets_413_at_once_unread(bot: Bot, claimed: int, sent: int) -> None:
+    answer, elapsed = raw_exchange(bot.url, _head(claimed) + b"x" * sent)
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
+    assert elapsed < 2.0
+    assert_no_work(bot)
+
+
+def _slow_bot(shop: Engine, fake_slack: FakeSlack) -> Iterator[Bot]:
+    from assistant.slack.server import HttpLimits  # noqa: PLC0415  (the limits are part of the fix)
+
+    limits = HttpLimits(read_timeout_s=1.0, request_timeout_s=2.0, cleanup_interval_s=0.2)
+    yield from make_bot(shop, ScriptedChatModel(), fake_slack, limits=limits)
+
+
+def test_a_client_that_stops_sending_is_dropped_after_the_read_timeout(
+    shop: Engine, fake_slack: FakeSlack
+) -> None:
+    for b in _slow_bot(shop, fake_slack):
+        # headers cut short, then silence: the connection is closed, not held for ever
+        answer, elapsed = raw_exchange(b.url, b"POST /slack/events HTTP/1.1\r\nHost: x\r\n", timeout=8)
+        assert answer == b"" and elapsed < 5.0
+        # the whole body announced, three bytes sent, then silence
+        answer, elapsed = raw_exchange(b.url, _head(100)[:-4] + b"\r\n\r\nabc", timeout=8)
+        assert elapsed < 5.0
+        assert_no_work(b)
+
+
+def test_a_slowloris_client_is_dropped_after_the_request_timeout(shop: Engine, fake_slack: FakeSlack) -> None:
+    for b in _slow_bot(shop, fake_slack):
+        head = _head(10)
+        with socket.create_connection(_address(b.url), timeout=1) as sock:
+            started = time.perf_counter()
+            closed_after = None
+            for byte in head:  # one byte every 0.2 s: never idle for the read timeout, never done
+                try:
+                    sock.sendall(bytes([byte]))
+                    sock.settimeout(0.2)
+                    if sock.recv(1) == b"":
+                        closed_after = time.perf_counter() - started
+                        break
+                except TimeoutError:
+                    continue
+                except (BrokenPipeError, ConnectionResetError):
+                    closed_after = time.perf_counter() - started
+                    break
+            assert closed_after is not None and closed_after < 6.0
+        assert_no_work(b)
+
+
+@pytest.mark.parametrize("stamp", ["abc", "1e9", "", "1700000000.5"])
+def test_a_non_numeric_timestamp_gets_401_and_causes_no_work(bot: Bot, stamp: str) -> None:
+    body = command_body("how many HP-100 can we sell?")
+    headers = signed_headers(body) | {"X-Slack-Request-Timestamp": stamp}
+    response = post_raw(bot, body, headers)
+    assert response.status_code == 401
+    assert "Traceback" not in response.text
+    assert_no_work(bot)
+
+
+def test_a_body_that_is_not_utf8_gets_400_and_causes_no_work(bot: Bot) -> None:
+    body = b"text=\xff\xfe&user_id=U1"
+    response = post_raw(bot, body, signed_headers(body))
+    assert response.status_code == 400
+    assert_no_work(bot)
+
+
+@pytest.mark.parametrize("trigger", ["with trigger_id", "without trigger_id"])
+def test_a_replayed_command_is_acknowledged_and_runs_nothing(bot: Bot, trigger: str) -> None:
+    bot.model.enqueue(say("Noted."))
+    body = command_body("how many HP-100 can we sell?")
+    if trigger == "without trigger_id":
+        fields = dict(urllib.parse.parse_qsl(body.decode()))
+        del fields["trigger_id"]
+        body = urllib.parse.urlencode(fields).encode()
+    headers = signed_headers(body)
+    assert post_raw(bot, body, headers).status_code == 200
+    replay = post_raw(bot, body, headers)  # the same signed request again, within bolt's 5 minutes
+    assert replay.status_code == 200
+    wait_for(lambda: len(bot.slack.called("chat.postMessage")) == 2, "the answer in the thread")
+    time.sleep(0.3)
+    assert len(bot.model.calls) == 1
+    assert len(bot.slack.called("chat.postMessage")) == 2
+    assert [r.name for r in bot.audit() if r.kind == "slack"] == ["command"]
+
+
+def test_a_replayed_approval_click_is_handled_once(bot: Bot, draft_plan: int) -> None:
+    body = approve_body(APPROVER, draft_plan)
+    headers = signed_headers(body)
+    assert post_raw(bot, body, headers).status_code == 200
+    assert post_raw(bot, body, headers).status_code == 200
+    wait_for(lambda: bool(bot.slack.called("chat.postMessage")), "the approval notice")
+    time.sleep(0.3)
+    assert _plan(bot, draft_plan).status is PlanStatus.APPROVED
+    assert len(bot.slack.called("chat.postMessage")) == 1 and len(bot.slack.called("chat.update")) == 1
+    assert bot.slack.called("chat.postEphemeral") == []
+    assert len([r for r in bot.audit() if r.kind == "approval"]) == 1
+
+
+def test_the_question_echoed_in_the_channel_cannot_ping(bot: Bot) -> None:
+    bot.model.enqueue(say("Noted."))
+    text = "<!channel> <!here> ask <@U123> about A&B <b>"
+    assert bot.post(command_body(text), "application/x-www-form-urlencoded").status_code == 200
+    wait_for(lambda: len(bot.slack.called("chat.postMessage")) == 2, "the answer in the thread")
+    root = bot.slack.called("chat.postMessage")[0]
+    assert root["text"] == (
+        "<@U1> asked: &lt;!channel&gt; &lt;!here&gt; ask &lt;@U123&gt; about A&amp;B &lt;b&gt;"
+    )
+    assert "&lt;!channel&gt;" in str(bot.model.calls[0][-1].content) or "<!channel>" in str(
+        bot.model.calls[0][-1].content
+    )
+
+
+def _bound_tool_names(model: ScriptedChatModel) -> set[str]:
+    return {str(t["function"]["name"]) for t in model.bound_tools}
+
+
+def test_only_drafters_get_the_tool_that_saves_a_draft(shop: Engine) -> None:
+    factory = make_session_factory(shop)
+    model = ScriptedChatModel()
+    bot = FlashSaleBot(Settings(today=TODAY, slack_drafters="UBOSS, U2"), factory, model=model)
+    try:
+        model.enqueue(tool_calls(call("save_draft_plan", notes="from Slack")), say("Done."))
+        reply = bot.answer("Plan tomorrow and save it.", user="U9", session_id="slack:C1:1")
+        assert "save_draft_plan" not in _bound_tool_names(model) and "get_inventory" in _bound_tool_names(
+            model
+        )
+        assert reply.plan_id is None
+        with factory() as s:
+            assert s.scalars(select(FlashSalePlan)).first() is None  # nothing was saved
+        model.enqueue(say("Sure."))
+        bot.answer("Plan tomorrow.", user="UBOSS", session_id="slack:C1:2")
+        assert "save_draft_plan" in _bound_tool_names(model)
+    finally:
+        bot.close()
+    everyone = FlashSaleBot(Settings(today=TODAY), factory, model=model)  # unset: everyone may draft
+    try:
+        model.enqueue(say("Sure."))
+        everyone.answer("Plan tomorrow.", user="U9", session_id="slack:C1:3")
+        assert "save_draft_plan" in _bound_tool_names(model)
+    finally:
+        everyone.close()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _cli_slack(monkeypatch: pytest.MonkeyPatch, tmp_path: Any, api_url: str) -> Any:
+    from assistant.slack import server  # noqa: PLC0415
+    from db.engine import make_engine  # noqa: PLC0415
+    from db.migrate import upgrade  # noqa: PLC0415
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'shop.db'}")
+    upgrade(engine)
+    engine.dispose()
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'shop.db'}")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-test")
+    monkeypatch.setenv("SLACK_SIGNING_SECRET", SECRET)
+    monkeypatch.setattr(server, "SLACK_API_URL", api_url)
+    return CliRunner().invoke(app, ["slack", "--port", "0"])
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def test_cli_slack_without_network_fails_in_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    result = _cli_slack(monkeypatch, tmp_path, f"http://127.0.0.1:{_closed_port()}/api/")
+    assert result.exit_code == 1
+    line = _one_line(result.output)
+    assert "cannot reach Slack to check SLACK_BOT_TOKEN (auth.test)" in line
+    assert "api.slack.com/apps" in line
+
+
+def test_cli_slack_with_an_invalid_token_fails_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    class RefusingSlack(FakeSlack):
+        def answer(self, method: str, args: dict[str, Any]) -> dict[str, Any]:
+            if method == "auth.test":
+                return {"ok": False, "error": "invalid_auth"}
+            return super().answer(method, args)
+
+    refusing = RefusingSlack()
+    try:
+        result = _cli_slack(monkeypatch, tmp_path, refusing.client.base_url)
+    finally:
+        refusing.close()
+    assert result.exit_code == 1
+    line = _one_line(result.output)
+    assert "invalid_auth" in line and "SLACK_BOT_TOKEN" in line and "api.slack.com/apps" in line

@@ -4,6 +4,7 @@ leaves every table as it was, and the database itself refuses a write from a rea
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -155,3 +156,48 @@ def test_control_characters_never_reach_a_stored_note(demo_shop_copy: Any, shop_
     with demo_shop_copy.session_factory() as s:
         notes = s.scalars(select(FlashSalePlan.notes).order_by(FlashSalePlan.id.desc()).limit(1)).one()
     assert notes is not None and "\x00" not in notes and "\x1b" not in notes and "note" in notes
+
+
+# ---- every tool call runs under a time limit ----
+
+
+def _slow_query(deps: Deps, session: Session, args: BaseModel) -> dict[str, Any]:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_sleep(30)"))
+    else:  # a query that runs for minutes
+        session.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1000000000) "
+                "SELECT COUNT(*) FROM n"
+            )
+        )
+    return {"done": True}
+
+
+def test_a_tool_call_past_its_time_limit_is_stopped_with_a_named_error(db_engine: Engine) -> None:
+    deps = Deps(session_factory=make_session_factory(db_engine), settings=Settings(tool_time_limit_s=1.0))
+    spec = ToolSpec("slow_query", "runs for minutes", _NoArgs, _slow_query)
+    started = time.perf_counter()
+    out, _ = run_tool(spec, deps, {})
+    assert is_error(out) and "slow_query did not finish within 1 s" in out, out
+    assert time.perf_counter() - started < 10
+    # the query itself was interrupted: the database is free for the next call at once
+    with deps.session_factory() as s:
+        assert s.execute(text("SELECT 1")).scalar_one() == 1
+
+
+def _write_then_dawdle(deps: Deps, session: Session, args: BaseModel) -> dict[str, Any]:
+    session.execute(text("INSERT INTO customer (id, segment, attributes) VALUES ('late', 'x', '{}')"))
+    session.flush()
+    time.sleep(1.5)
+    return {"saved": True}
+
+
+def test_a_writing_tool_given_up_at_its_time_limit_saves_nothing(db_engine: Engine) -> None:
+    deps = Deps(session_factory=make_session_factory(db_engine), settings=Settings(tool_time_limit_s=0.5))
+    spec = ToolSpec("slow_writer", "writes, then dawdles", _NoArgs, _write_then_dawdle, writes="customer")
+    out, _ = run_tool(spec, deps, {})
+    assert is_error(out) and "nothing was saved" in out, out
+    time.sleep(2.0)  # the worker has finished by now, and rolled back
+    with deps.session_factory() as s:
+        assert s.scalars(text("SELECT id FROM customer")).all() == []

@@ -26,6 +26,7 @@ from db.models import (
     Review,
 )
 from db.sqlvalues import as_date
+from tools.outside_text import OutsideText
 
 MAX_ROWS = 200
 MAX_HISTORY_DAYS = 366
@@ -50,7 +51,7 @@ class InvalidQuery(FlashSaleError):
 
 class ProductSummary(BaseModel):
     sku: str
-    title: str
+    title: OutsideText
     category: str
     brand: str
     list_price_cents: int
@@ -64,7 +65,7 @@ class ProductSearchResult(BaseModel):
 
 
 class CompetitorQuote(BaseModel):
-    competitor: str
+    competitor: OutsideText
     price_cents: int
     seen_at: dt.datetime
 
@@ -118,7 +119,7 @@ class InventoryResult(BaseModel):
 class CompetitorPriceRow(BaseModel):
     sku: str
     our_price_cents: int
-    competitor: str
+    competitor: OutsideText
     competitor_price_cents: int
     gap_pct: float = Field(description="(competitor - ours) / ours x 100; negative means they are cheaper.")
     seen_at: dt.datetime
@@ -138,15 +139,15 @@ class SignalRow(BaseModel):
     confidence: float
     valid_from: dt.date
     valid_to: dt.date
-    evidence: str
+    evidence: OutsideText
     source_ids: list[object]
     extracted_by: str
 
 
 class NewsRow(BaseModel):
     id: int
-    title: str
-    source: str
+    title: OutsideText
+    source: OutsideText
     published_at: dt.datetime
 
 

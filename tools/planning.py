@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.errors import FlashSaleError
-from db.models import Product
+from db.models import FlashSalePlan, PlanStatus, Product
 from tools.catalog import get_product
 from tools.demand import DemandModel, DemandModelError, is_current, load_latest_demand_model
 from tools.forecast_guard import GUARD_FACTOR, ForecastEvidence, forecast_evidence, guard_caps
@@ -383,9 +383,25 @@ def save_proposal(
         sale_date=proposal.sale_date,
         inputs={
             **proposal.inputs,
+            "proposal_id": proposal.proposal_id,
             "item_signals": proposal.signal_ids,
             "item_evidence": {sku: ev.model_dump(mode="json") for sku, ev in proposal.evidence.items()},
         },
         created_by=created_by,
         notes=notes,
     )
+
+
+def saved_draft_of(session: Session, proposal: PlanProposal) -> FlashSalePlan | None:
+    """The draft plan already saved from this very proposal (the same request on the same data and demand
+    model: the same ``proposal_id``), if any. Runs of ``plan`` that hold the job lock (see
+    :func:`db.write_lock.hold_job_lock`) and check this save one draft, however many run at once."""
+    drafts = session.scalars(
+        select(FlashSalePlan)
+        .where(FlashSalePlan.sale_date == proposal.sale_date, FlashSalePlan.status == PlanStatus.DRAFT)
+        .order_by(FlashSalePlan.id)
+    )
+    for plan in drafts:
+        if ((plan.constraints or {}).get("inputs") or {}).get("proposal_id") == proposal.proposal_id:
+            return plan
+    return None

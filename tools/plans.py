@@ -41,6 +41,7 @@ from tools.optimizer import (
     ladder_prices,
     validate_ladder,
 )
+from tools.outside_text import OutsideText
 from tools.signals import active_signals
 
 
@@ -273,7 +274,7 @@ class StoredPlanItem(BaseModel):
     """One SKU of a saved plan, with its product facts (money in cents)."""
 
     sku: str
-    title: str
+    title: OutsideText
     category: str
     brand: str
     discount: float = Field(description="Fraction taken off the list price (0.3 = 30 % off).")

@@ -20,7 +20,7 @@ import time
 from typing import Any
 
 import sqlglot
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializationInfo, field_serializer
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -28,6 +28,7 @@ from sqlglot import exp
 
 from db.errors import FlashSaleError
 from db.models import Base
+from tools.outside_text import fence_free_text, for_model
 
 DEFAULT_MAX_ROWS = 200
 DEFAULT_TIMEOUT_S = 5.0
@@ -81,6 +82,13 @@ class SqlResult(BaseModel):
     row_count: int
     truncated: bool = Field(description="True when more rows existed than max_rows.")
     elapsed_ms: float
+
+    @field_serializer("rows")
+    def _fence_free_text(self, rows: list[list[Any]], info: SerializationInfo) -> list[list[Any]]:
+        """A query can select any text (review bodies, news): a model reads its free-text cells fenced."""
+        if not for_model(info):
+            return rows
+        return [[fence_free_text(cell) for cell in row] for row in rows]
 
 
 def readable_tables() -> frozenset[str]:

@@ -8,7 +8,8 @@ LangChain tools for one caller.
 
 Running a tool (:func:`run_tool`): the arguments are validated; a read-only tool runs in a session the
 database itself refuses to write through (:func:`db.engine.read_only_scope`), a writing tool in one
-transaction; the typed result becomes the JSON the model reads (:func:`model_view`: money in major units
+transaction, each under a time limit (:mod:`assistant.llm_tools.time_limit`); the typed result becomes
+the JSON the model reads (:func:`model_view`: money in major units
 with the currency); bad arguments and domain errors come back as ``{"error": ..., "hint": ...}`` so the
 model can correct itself instead of the turn failing. A tool may return :class:`WithArtifact` to hand the
 agent something beside the text the model sees (a plan proposal that a later ``save_draft_plan`` saves).
@@ -29,8 +30,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 from sqlalchemy.orm import Session
 
 from assistant.deps import Deps
+from assistant.llm_tools.time_limit import ToolTimedOut, call_with_time_limit
 from assistant.model_json import model_view
-from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
 
 MAX_TOOL_OUTPUT_CHARS = 12_000
@@ -156,10 +157,18 @@ def run_tool(spec: ToolSpec, deps: Deps, kwargs: dict[str, Any]) -> tuple[str, d
         args = spec.args.model_validate(kwargs)
     except ValidationError as exc:
         return error_json(f"invalid arguments for {spec.name}", validation_hint(exc)), None
-    scope = read_only_scope if spec.read_only else session_scope
     try:
-        with scope(deps.session_factory) as session:
-            result = spec.run(deps, session, args)
+        result = call_with_time_limit(
+            spec.name,
+            lambda session: spec.run(deps, session, args),
+            deps.session_factory,
+            read_only=spec.read_only,
+            limit_s=deps.settings.tool_time_limit_s,
+        )
+    except ToolTimedOut as exc:
+        return error_json(
+            str(exc), "narrow the question: fewer SKUs, a shorter window, a smaller limit"
+        ), None
     except FlashSaleError as exc:
         return error_json(str(exc), "fix the arguments named in the error and call the tool again"), None
     except (ValueError, LookupError, ArithmeticError) as exc:

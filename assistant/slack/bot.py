@@ -8,6 +8,13 @@ first), and answered from a worker thread of bolt's listener executor in the mes
 thread is one conversation of the agent (session id ``slack:CHANNEL:THREAD_TS``). A per-user token bucket
 (``FLASHSALE_SLACK_RATE_PER_MINUTE``, ``FLASHSALE_SLACK_RATE_BURST``) refuses questions that come too fast.
 
+Drafting: a question may make the agent save a draft plan (``save_draft_plan``). With
+``FLASHSALE_SLACK_DRAFTERS`` set, only the users listed get that tool; everybody else asks read-only
+questions. Unset, everyone may draft.
+
+A signed request replayed within bolt's five minutes does nothing: events are remembered by channel and ts,
+commands by trigger_id (else the signature), approve clicks by trigger_id and action_ts.
+
 Approval: the "Approve plan N" button calls :func:`tools.plans.approve_plan` only for a user listed in
 ``FLASHSALE_SLACK_APPROVERS``; anybody else gets an ephemeral refusal and the plan stays as it is. Every
 attempt, approved or refused, is written to the audit log (kind ``approval``) through
@@ -182,6 +189,7 @@ class FlashSaleBot:
         self.model = model
         self.limiter = RateLimiter(settings.slack_rate_per_minute, settings.slack_rate_burst, clock=clock)
         self.approvers = settings.slack_approver_ids()
+        self.drafters = settings.slack_drafter_ids()
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
@@ -218,7 +226,13 @@ class FlashSaleBot:
 
     def first_time(self, channel: str, ts: str) -> bool:
         """True the first time a message is seen (a DM mention can arrive as two events)."""
-        key = (channel, ts)
+        return self.first_delivery(channel, ts)
+
+    def first_delivery(self, kind: str, ident: str) -> bool:
+        """True the first time request ``ident`` of ``kind`` is seen (a message's channel and ts, a command's
+        trigger_id, a click's trigger_id and action_ts): a replay within bolt's five minutes does nothing.
+        The last :data:`SEEN_MESSAGES` are remembered."""
+        key = (kind, ident)
         with self._guard:
             if key in self._seen:
                 return False
@@ -226,6 +240,11 @@ class FlashSaleBot:
             while len(self._seen) > SEEN_MESSAGES:
                 self._seen.popitem(last=False)
             return True
+
+    def may_draft(self, user: str) -> bool:
+        """Whether ``user``'s questions may save a draft plan: everyone unless FLASHSALE_SLACK_DRAFTERS is
+        set, then only those listed."""
+        return not self.drafters or user in self.drafters
 
     def rate_limited(self, user: str) -> str | None:
         """None when ``user`` may ask now, else the message to show them."""
@@ -276,6 +295,7 @@ class FlashSaleBot:
                     actor=user,
                     model=self._chat_model(),
                     session_id=session_id,
+                    can_save_drafts=self.may_draft(user),
                 )
                 answer = agent.ask(question)
             except ModelUnavailable as exc:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from assistant.chat import SLASH_QUESTIONS
 from assistant.slack.bot import COMMAND, HELP_TEXT, FlashSaleBot, post_ephemeral
-from assistant.slack.render import APPROVE_ACTION, to_mrkdwn
+from assistant.slack.render import APPROVE_ACTION, escape_mrkdwn, to_mrkdwn
 
 if TYPE_CHECKING:
     from slack_bolt import App
@@ -31,6 +31,12 @@ def strip_mentions(text: str, bot_user_id: str | None = None) -> str:
     else:
         text = _MENTION.sub(" ", text)
     return " ".join(text.split())
+
+
+def _signature(request: Any) -> str:
+    """The request's ``X-Slack-Signature`` (bolt keeps headers as lists under lower-case names)."""
+    values = (getattr(request, "headers", None) or {}).get("x-slack-signature") or [""]
+    return str(values[0] if isinstance(values, list | tuple) else values)
 
 
 def register_listeners(app: App, bot: FlashSaleBot) -> None:
@@ -80,7 +86,8 @@ def register_listeners(app: App, bot: FlashSaleBot) -> None:
     ) -> None:
         started = time.perf_counter()
         try:
-            root = client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {text}")
+            # the user's text is shown as text: a "<!channel>" in it must not ping the channel
+            root = client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {escape_mrkdwn(text)}")
         except Exception as exc:  # e.g. not_in_channel: answer privately through the response URL
             log.info("cannot post in %s (%s); answering through response_url", channel, exc)
             reply = bot.answer(question, user=user, session_id=f"slack:{channel}:{trigger}")
@@ -111,7 +118,16 @@ def register_listeners(app: App, bot: FlashSaleBot) -> None:
         )
 
     @app.command(COMMAND)
-    def on_command(ack: Callable[..., Any], command: dict[str, Any], client: WebClient, respond: Any) -> None:
+    def on_command(
+        ack: Callable[..., Any], command: dict[str, Any], client: WebClient, respond: Any, request: Any
+    ) -> None:
+        # A signed command replayed within bolt's five minutes is acknowledged and does nothing. Slack makes
+        # trigger_id unique per invocation; without one, the signature identifies the request.
+        key = str(command.get("trigger_id") or "") or "sig:" + _signature(request)
+        if not bot.first_delivery("command", key):
+            log.info("ignoring a replayed %s (%s)", COMMAND, key)
+            ack()
+            return
         text = " ".join(str(command.get("text") or "").split())
         user, channel = str(command["user_id"]), str(command["channel_id"])
         words = text.split()
@@ -180,9 +196,16 @@ def register_listeners(app: App, bot: FlashSaleBot) -> None:
 
     @app.action(APPROVE_ACTION)
     def on_approve(
-        ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient
+        ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], client: WebClient, request: Any
     ) -> None:
         ack()
+        # A replayed click does nothing (the approval itself is one conditional update, so a replay could not
+        # approve twice; it would audit and post a second time). trigger_id is unique per interaction.
+        click = str(body.get("trigger_id") or "") + ":" + str(action.get("action_ts") or "")
+        key = click if click != ":" else "sig:" + _signature(request)
+        if not bot.first_delivery("action", key):
+            log.info("ignoring a replayed approve click (%s)", key)
+            return
         user = str(body["user"]["id"])
         channel = (body.get("channel") or {}).get("id")
         bot.submit(

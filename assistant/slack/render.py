@@ -23,9 +23,15 @@ SECTION_CHARS = 2900  # Slack caps a section's text at 3,000 characters
 MAX_SECTIONS = 12
 
 
+def escape_mrkdwn(text: str) -> str:
+    """``text`` shown as it is in Slack: ``& < >`` escaped (Slack's rules), so that ``<!channel>``,
+    ``<!here>`` or ``<@U123>`` in it never ping anybody and never become links."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def to_mrkdwn(text: str) -> str:
     """Markdown from the model as Slack mrkdwn: escape ``& < >``, ``**b**`` -> ``*b*``, links, headings."""
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = escape_mrkdwn(text)
     text = re.sub(r"\*\*(.+?)\*\*", r"*\1*", text)
     text = re.sub(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", r"<\2|\1>", text)
     text = re.sub(r"^#{1,6}\s+(.+)$", r"*\1*", text, flags=re.MULTILINE)
