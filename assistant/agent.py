@@ -35,6 +35,7 @@ from assistant.deps import Deps
 from assistant.grounding import GroundingReport, check_grounding, feedback
 from assistant.llm_tools import build_tools, error_json, is_error
 from assistant.llm_tools.schemas import model_schemas, schema_text
+from assistant.llm_tools.selection import ToolChoice, choose_tools
 from assistant.memory import ConversationStore, find_in
 from assistant.message_model import stopped_at_token_limit
 from assistant.prompts import Prompt, load_prompt
@@ -135,13 +136,17 @@ class Agent:
         self.tools = list(tools) if tools is not None else build_tools(self.deps)
         self.tools_by_name = {t.name: t for t in self.tools}
         self.tool_schemas = model_schemas(self.tools)
-        self.bound = model.bind_tools(self.tool_schemas)
+        self.all_tools_bound = model.bind_tools(self.tool_schemas)
+        self.bound = self.all_tools_bound
         self.prompt = prompt or load_prompt(SYSTEM_PROMPT)
         self.memory = memory or ConversationStore(deps.session_factory)
         self.session_id = session_id or uuid.uuid4().hex[:12]
         self.max_steps = max_steps
         self.tokens = token_counter or TokenCounter()
-        self.schema_tokens = self.tokens.count(schema_text(self.tool_schemas))
+        self.all_schema_tokens = self.tokens.count(schema_text(self.tool_schemas))
+        self.schema_tokens = self.all_schema_tokens
+        self.tool_choice = ToolChoice(tuple(self.tools_by_name), "all tools")
+        self.budget_scale = 1.0  # lowered when the server says the context was longer than counted
         self.model_name = str(
             getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
         )
@@ -175,7 +180,61 @@ class Agent:
         settings = self.deps.settings
         budget = settings.llm_context_tokens - settings.llm_max_tokens - self.schema_tokens
         messages = [self.system_message(), *self.history, *turn]
-        return trim_history(messages, budget, self.tokens.count_messages, _is_user_message)
+        return trim_history(
+            messages, int(budget * self.budget_scale), self.tokens.count_messages, _is_user_message
+        )
+
+    def _call_within_context(
+        self,
+        turn: list[BaseMessage],
+        on_token: Callable[[str], None] | None,
+        on_status: Callable[[str], None] | None,
+    ) -> tuple[list[BaseMessage], AIMessage]:
+        """The model's reply to the trimmed context; when the server refuses it as longer than its context
+        (HTTP 400), the history is trimmed to what the server's own count leaves room for and sent once more.
+        The smaller budget stays for the rest of the session (the estimate counted too few tokens)."""
+        context = self._context(turn)
+        try:
+            return context, self._call_model(context, on_token)
+        except Exception as exc:
+            overflow = context_overflow(exc)
+            if overflow is None:
+                raise
+        self.budget_scale *= self._shrink(context, *overflow)
+        if on_status:
+            on_status("the conversation was longer than the model's context: trimmed, asking again")
+        context = self._context(turn)
+        return context, self._call_model(context, on_token)
+
+    def _choose_tools(self, question: str) -> None:
+        """Bind the tools this turn is sent (all of them unless their schemas crowd a small context)."""
+        used = {str(m.name) for m in self.history if isinstance(m, ToolMessage) and m.name}
+        self.tool_choice = choose_tools(
+            question,
+            self.tools,
+            schema_tokens=self.all_schema_tokens,
+            context_tokens=self.deps.settings.llm_context_tokens,
+            used=used,
+        )
+        if len(self.tool_choice.names) == len(self.tools):
+            self.bound, self.schema_tokens = self.all_tools_bound, self.all_schema_tokens
+            return
+        schemas = [s for s in self.tool_schemas if s["function"]["name"] in self.tool_choice.names]
+        self.bound = self.model.bind_tools(schemas)
+        self.schema_tokens = self.tokens.count(schema_text(schemas))
+
+    def _shrink(self, context: list[BaseMessage], limit: int | None, sent: int | None) -> float:
+        """How much smaller the history budget must be, from the server's count of what was sent."""
+        settings = self.deps.settings
+        budget = (
+            settings.llm_context_tokens - settings.llm_max_tokens - self.schema_tokens
+        ) * self.budget_scale
+        if not limit or not sent or budget <= 0:
+            return 0.5
+        counted = self.tokens.count_messages(context) + self.schema_tokens
+        per_counted = sent / max(counted, 1)  # the server's tokens per token we counted
+        room = (limit - settings.llm_max_tokens) / per_counted - self.schema_tokens
+        return max(0.0, min(0.9, 0.9 * room / budget))  # 0: only the system prompt and this turn
 
     # ---- the turn ----
     def ask(
@@ -193,6 +252,7 @@ class Agent:
         audit: list[_AuditEntry] = []
         turn: list[BaseMessage] = [HumanMessage(question)]
         self._turn = turn
+        self._choose_tools(question)
         failure: str | None = None
         try:
             self._run_turn(question, turn, answer, audit, on_token=on_token, on_status=on_status)
@@ -240,9 +300,8 @@ class Agent:
     ) -> None:
         sent = 0  # messages of ``turn`` already logged as model input
         for _step in range(self.max_steps):
-            context = self._context(turn)
             t0 = time.perf_counter()
-            ai = self._call_model(context, on_token)
+            context, ai = self._call_within_context(turn, on_token, on_status)
             elapsed = (time.perf_counter() - t0) * 1000
             answer.model_calls += 1
             answer.model_ms += elapsed
@@ -254,6 +313,7 @@ class Agent:
                         "new_messages": [_message_json(m) for m in turn[sent:]],
                         "context_messages": len(context),
                         "prompt_version": self.prompt.version,
+                        "tools": {"sent": list(self.tool_choice.names), "why": self.tool_choice.reason},
                     },
                     outputs={**_message_json(ai), "usage": ai.usage_metadata},
                     latency_ms=elapsed,
@@ -422,6 +482,25 @@ class Agent:
                     ts=e.ts,
                 )
             self.memory.append(session, self.session_id, messages, now=self.deps.now())
+
+
+_CONTEXT_LIMIT = re.compile(r"maximum context length is (\d+)")
+_PROMPT_TOKENS = re.compile(r"(\d+) in the messages|has (\d+) input tokens|(\d+) tokens in the prompt")
+
+
+def context_overflow(exc: Exception) -> tuple[int | None, int | None] | None:
+    """For a server's refusal of a prompt longer than the model's context (HTTP 400, vLLM's wording): the
+    context length and the prompt tokens the server counted, where its message states them. None for any
+    other error."""
+    if getattr(exc, "status_code", None) != 400:
+        return None
+    message = str(exc)
+    limit = _CONTEXT_LIMIT.search(message)
+    if limit is None and "context length" not in message:
+        return None
+    prompt = _PROMPT_TOKENS.search(message)
+    sent = int(next(g for g in prompt.groups() if g)) if prompt else None
+    return (int(limit.group(1)) if limit else None), sent
 
 
 def _is_user_message(message: BaseMessage) -> bool:

@@ -41,7 +41,14 @@ from assistant.model_json import is_money_text
 from assistant.settings import Settings
 from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
-from evals.scripted_policy import MISTAKES, Mistake, MistakenPolicyModel, ScriptedPolicyModel, value_at
+from evals.scripted_policy import (
+    MISTAKES,
+    Mistake,
+    MistakenPolicyModel,
+    ScriptedPolicyModel,
+    fact_entity,
+    value_at,
+)
 from tools.clock import shop_clock
 from tools.outside_text import unfence
 
@@ -143,10 +150,18 @@ def fill(value: Any, values: dict[str, str]) -> Any:
     return value
 
 
-def fact_stated(answer: str, expected: Any) -> bool:
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+def fact_stated(answer: str, expected: Any, entity: str | None = None) -> bool:
     """Whether ``answer`` states ``expected``: text by substring, numbers (and amounts such as
-    "1234.56 EUR") rounded or converted (fractions as %); a small integer only as a number of its own,
-    never as a digit inside another token (``rows.0.sku`` does not state 0)."""
+    "1234.56 EUR") rounded or converted (fractions as %) on token boundaries; a small integer only as a
+    number of its own, never as a digit inside another token (``rows.0.sku`` does not state 0). With
+    ``entity`` (the SKU or category the fact is about) the number must be in a sentence that names it: a
+    figure stated of another row does not count."""
+    if entity is not None and not isinstance(expected, str):
+        sentences = [s for s in _SENTENCE_END.split(answer) if entity.casefold() in s.casefold()]
+        return any(fact_stated(s, expected) for s in sentences)
     amount = is_money_text(expected)
     if amount:
         expected = float(expected.split()[0])
@@ -206,12 +221,15 @@ def run_case(
         return result
     tools = {t.name: t for t in build_tools(deps)}
     expected_facts: list[Any] = []
+    entities: list[str | None] = []
     for fact in case["facts"]:
         if fact["tool"] in WRITING_TOOLS:  # never run a write as an oracle: read the agent's own result later
             expected_facts.append(_FROM_AGENT)
+            entities.append(None)
             continue
         call = next(t for t in case["expected_tools"] if t["name"] == fact["tool"])
         data = json.loads(tools[fact["tool"]].invoke(call["args"]))
+        entities.append(fact_entity(data, fact["path"]))
         try:
             expected_facts.append(value_at(data, fact["path"]))
         except (KeyError, IndexError, ValueError):
@@ -226,7 +244,11 @@ def run_case(
     result.answer = answer.text
     result.called = [c.name for c in answer.tool_calls]
     result.tools_ok = all(t["name"] in result.called for t in case["expected_tools"])
-    invalid = [c for c in answer.tool_calls if c.error and "invalid arguments" in c.output]
+    invalid = [
+        c
+        for c in answer.tool_calls
+        if c.error and ("invalid arguments" in c.output or "unknown tool" in c.output or c.name not in tools)
+    ]
     result.arg_valid = 1 - len(invalid) / len(answer.tool_calls) if answer.tool_calls else None
     matched = sum(
         any(c.name == t["name"] and _args_match(t["args"], c.args) for c in answer.tool_calls)
@@ -234,6 +256,9 @@ def run_case(
     )
     result.arg_match = matched / len(case["expected_tools"]) if case["expected_tools"] else 1.0
     result.grounded, result.grounding_rate = answer.grounded, answer.grounding_rate
+    numbers_asked = any(not isinstance(f, str) and f is not None for f in expected_facts)
+    if numbers_asked and not re.search(r"\d", answer.text):  # nothing stated is not the same as grounded
+        result.grounded, result.grounding_rate = False, 0.0
     for i, fact in enumerate(case["facts"]):
         if expected_facts[i] is _FROM_AGENT:
             outputs = [c.output for c in answer.tool_calls if c.name == fact["tool"] and not c.error]
@@ -241,9 +266,9 @@ def run_case(
                 expected_facts[i] = value_at(json.loads(outputs[-1]), fact["path"]) if outputs else _MISSING
             except (KeyError, IndexError, ValueError):
                 expected_facts[i] = _MISSING
-    scored = [f for f in expected_facts if f is not None]  # a fact the oracle could not compute: left out
-    if scored:
-        stated = [f is not _MISSING and fact_stated(answer.text, f) for f in scored]
+    scored = [(f, e) for f, e in zip(expected_facts, entities, strict=True) if f is not None]
+    if scored:  # a fact the oracle could not compute is left out
+        stated = [f is not _MISSING and fact_stated(answer.text, f, e) for f, e in scored]
         result.facts = sum(stated) / len(stated)
     result.turn_ms, result.model_ms, result.overhead_ms = answer.turn_ms, answer.model_ms, answer.overhead_ms
     result.tool_ms = answer.tool_ms

@@ -17,6 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 
 from assistant.message_model import MessageChatModel
+from tools.outside_text import unfence
 
 _ids = itertools.count(1)
 
@@ -31,6 +32,27 @@ def value_at(data: Any, path: str) -> Any:
         else:
             raise KeyError(path)
     return data
+
+
+#: Keys of a result row that name what the row is about (a number there is stated only beside it).
+ENTITY_KEYS = ("sku", "category", "brand", "competitor", "group", "scope_value", "name")
+
+
+def fact_entity(data: Any, path: str) -> str | None:
+    """What the row holding the fact at ``path`` is about (its SKU, category, ...), if the row says."""
+    parts = path.split(".")
+    if len(parts) < 2:
+        return None
+    try:
+        row = value_at(data, ".".join(parts[:-1]))
+    except (KeyError, IndexError, ValueError):
+        return None
+    if not isinstance(row, dict) or parts[-1] in ENTITY_KEYS:
+        return None
+    for key in ENTITY_KEYS:
+        if isinstance(row.get(key), str) and row[key].strip():
+            return unfence(row[key])
+    return None
 
 
 class ScriptedPolicyModel(MessageChatModel):
@@ -55,11 +77,13 @@ class ScriptedPolicyModel(MessageChatModel):
         lines = []
         for fact in self.facts:
             try:
-                value = value_at(json.loads(results[fact["tool"]]), fact["path"])
+                data = json.loads(results[fact["tool"]])
+                value = value_at(data, fact["path"])
             except (KeyError, IndexError, ValueError, TypeError):
                 lines.append(f"{fact['path']}: not available")
                 continue
-            lines.append(f"{fact['path']}: {value}")
+            entity = fact_entity(data, fact["path"])  # the row's SKU or category, stated beside its figure
+            lines.append(f"{entity + ' ' if entity else ''}{fact['path']}: {value}")
         text = "\n".join(lines) or "Answered from: " + ", ".join(sorted(results))
         return AIMessage(content=text)
 

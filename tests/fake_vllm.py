@@ -27,6 +27,7 @@ class Reply:
     content: str | None = None
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     status: int = 200
+    message: str = "scripted error"  # of an error status
     delay_s: float = 0.0
     cut_off: bool = False  # stopped at the token limit: the last tool call's arguments end mid-JSON
 
@@ -244,7 +245,7 @@ class FakeVllm:
                         {
                             "object": "error",
                             "type": "BadRequestError",
-                            "message": "scripted error",
+                            "message": reply.message,
                             "code": reply.status,
                         },
                     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -13,7 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from assistant.agent import UNGROUNDED_FLAG, Agent
 from assistant.deps import Deps
 from assistant.grounding import check_grounding
+from assistant.llm_tools import build_tools
 from assistant.memory import ConversationStore
+from assistant.settings import Settings
 from db.engine import make_session_factory
 from db.models import AuditLog, Review
 from tests.assistant_shop import NOW, build_assistant_shop
@@ -276,3 +279,28 @@ def test_numbers_only_outside_text_states_are_not_grounded_but_quoted_titles_are
     title = '{"title":"<untrusted>Lummax Soundbar Eco 760</untrusted>","units":42}'
     assert check_grounding("Lummax Soundbar Eco 760 sold 42 units.", [title]).ok
     assert check_grounding("It sold 760 units.", [title]).ungrounded == ["760"]
+
+
+def test_a_small_context_gets_the_tools_its_question_is_about(deps: Deps) -> None:
+    def sent(context_tokens: int, *questions: str) -> list[set[str]]:
+        model = ScriptedChatModel()
+        small = dataclasses.replace(deps, settings=Settings(llm_context_tokens=context_tokens))
+        agent = Agent(model, small, session_id=f"tools-{context_tokens}")
+        names = []
+        for question in questions:
+            model.enqueue(say("Noted."))
+            agent.ask(question)
+            names.append({t["function"]["name"] for t in model.bound_tools})
+        return names
+
+    (everything,) = sent(32_768, "How many HP-100 are in stock?")
+    assert everything == {t.name for t in build_tools(deps)}  # the schemas fit a 32k context: every tool
+    stock, follow_up = sent(8_192, "How many HP-100 are in stock?", "And what did it sell?")
+    assert {"get_inventory", "search_products", "run_sql"} <= stock
+    assert not stock & {"optimize_plan", "pareto_frontier", "get_competitor_prices"}
+    assert "get_sales_history" in follow_up
+    (plan,) = sent(8_192, "Plan tomorrow's sale with 10 slots")
+    assert {"optimize_plan", "save_draft_plan", "explain_plan"} <= plan
+    with deps.session_factory() as s:
+        why = s.scalars(select(AuditLog).where(AuditLog.kind == "llm").order_by(AuditLog.id.desc())).first()
+    assert why is not None and f"of {len(everything)} tools" in why.inputs["tools"]["why"]

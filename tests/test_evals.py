@@ -3,9 +3,13 @@ schemas, its facts come out of real tool results, and the answers pass the groun
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from sqlalchemy import Engine
 
+from assistant.message_model import MessageChatModel
 from db.engine import make_session_factory
 from evals.run_evals import fact_stated, load_cases, main, run, summarise
 from evals.scripted_policy import WRONG_TOOL
@@ -47,6 +51,42 @@ def test_facts_are_recognised_in_their_usual_spellings() -> None:
     assert fact_stated("margin 27.7 %", 0.2765)
     assert fact_stated("best category: Audio", "audio")
     assert not fact_stated("GMV was $12,000", "12345.67 EUR")
+
+
+def test_a_figure_counts_only_beside_the_entity_it_is_about() -> None:
+    answer = "HP-100 sold 42 units. HP-200 sold 17 units; KT-100 none."
+    assert fact_stated(answer, 17, "HP-200") and fact_stated(answer, 42, "HP-100")
+    assert not fact_stated(answer, 17, "HP-100")  # stated, but of another SKU
+
+
+class _Scripted(MessageChatModel):
+    """Calls the tools it is given on the first turn, then says ``answer``."""
+
+    calls: list[dict[str, Any]]
+    answer: str
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-for-eval"
+
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
+        if not any(isinstance(m, ToolMessage) for m in messages):
+            return AIMessage(
+                "", tool_calls=[{**c, "id": f"c{i}", "type": "tool_call"} for i, c in enumerate(self.calls)]
+            )
+        return AIMessage(self.answer)
+
+
+def test_unknown_tools_are_invalid_calls_and_a_numberless_answer_is_not_grounded(
+    sqlite_engine: Engine,
+) -> None:
+    factory = make_session_factory(sqlite_engine)
+    build_assistant_shop(factory)
+    (case,) = [c for c in load_cases() if c["id"] == "stock-sku"]
+    model = _Scripted(calls=[{"name": "lookup_everything", "args": {}}], answer="Plenty in stock.")
+    (result,) = run(factory, today=TODAY, model=model, cases=[case])
+    assert result.status == "ok" and result.arg_valid == 0.0  # a call to no tool is no valid call
+    assert not result.grounded and result.facts == 0.0  # numbers were asked for and none was given
 
 
 def test_cli_entry_point_needs_a_model_unless_scripted(

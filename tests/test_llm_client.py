@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 
+import openai
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -81,6 +82,29 @@ def test_tool_call_round_trip_over_http(server: FakeVllm, shop_url: str, streami
     assert json.loads(call_msg["tool_calls"][0]["function"]["arguments"]) == {"query": "aurora", "limit": 5}
     assert tool_msg["role"] == "tool" and tool_msg["tool_call_id"] == call_id
     assert [p["sku"] for p in json.loads(tool_msg["content"])["items"]] == ["HP-100", "HP-200"]
+
+
+def test_a_context_length_400_trims_the_history_and_asks_once_more(server: FakeVllm, shop_url: str) -> None:
+    agent = _agent(server, shop_url, streaming=True)
+    for i in range(4):  # a conversation with history
+        server.enqueue(text(f"Answer {i}."))
+        agent.ask(f"question {i} " + "about the sale " * 40)
+    too_long = (
+        "This model's maximum context length is 8192 tokens. However, you requested 9500 tokens "
+        "(9436 in the messages, 64 in the completion). Please reduce the length of the messages or "
+        "completion."
+    )
+    server.enqueue(Reply(status=400, message=too_long), text("Still here."))
+    answer = agent.ask("and now?")
+    assert answer.text == "Still here."
+    refused, retried = server.chat_requests[-2:]
+    assert len(retried["messages"]) < len(refused["messages"])  # older turns dropped
+    assert retried["messages"][-1]["content"] == "and now?" and retried["messages"][0]["role"] == "system"
+    before = len(server.chat_requests)
+    server.enqueue(Reply(status=400, message=too_long), Reply(status=400, message=too_long))
+    with pytest.raises(openai.BadRequestError):  # trimmed and asked once more, then the error is said
+        agent.ask("and then?")
+    assert len(server.chat_requests) == before + 2
 
 
 def test_usage_is_audited(server: FakeVllm, shop_url: str) -> None:
