@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any, Self
+from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 
 
 def stopped_at_token_limit(message: AIMessage) -> bool:
@@ -23,15 +24,23 @@ class MessageChatModel(BaseChatModel):
 
     The in-process model (:class:`assistant.local_model.LocalChatModel`) and the scripted and stub models of
     the tests and evals subclass it and implement only ``reply`` (and ``_llm_type``). ``bind_tools`` returns
-    the model unchanged; a model that shows the tools to its network overrides it.
+    the model unchanged; a model that shows the tools to its network overrides it (and ``reply_to``, which
+    receives the call's keyword arguments, e.g. a binding's ``tools`` and ``tool_choice``). ``ainvoke`` and
+    ``astream`` run these in a worker thread (``BaseChatModel``'s ``run_in_executor`` defaults).
     """
 
-    def bind_tools(self, tools: Any, **kwargs: Any) -> Self:
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Runnable[LanguageModelInput, AIMessage]:
         return self
 
     def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
         """The answer to ``messages``; generation stops at any of the ``stop`` strings."""
         raise NotImplementedError
+
+    def reply_to(
+        self, messages: list[BaseMessage], stop: list[str] | None = None, **kwargs: Any
+    ) -> AIMessage:
+        """:meth:`reply` with the call's keyword arguments (ignored unless a subclass overrides this)."""
+        return self.reply(messages, stop)
 
     def _generate(
         self,
@@ -40,7 +49,7 @@ class MessageChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return ChatResult(generations=[ChatGeneration(message=self.reply(messages, stop))])
+        return ChatResult(generations=[ChatGeneration(message=self.reply_to(messages, stop, **kwargs))])
 
     def _stream(
         self,
@@ -51,7 +60,7 @@ class MessageChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         """The reply as one chunk (these models generate it whole), so that ``stream()`` yields
         ``AIMessageChunk`` as streaming callers expect."""
-        reply = self.reply(messages, stop)
+        reply = self.reply_to(messages, stop, **kwargs)
         chunk = AIMessageChunk(
             content=reply.content,
             tool_call_chunks=[

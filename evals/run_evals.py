@@ -251,7 +251,10 @@ def run_case(
     ]
     result.arg_valid = 1 - len(invalid) / len(answer.tool_calls) if answer.tool_calls else None
     matched = sum(
-        any(c.name == t["name"] and _args_match(t["args"], c.args) for c in answer.tool_calls)
+        any(
+            c.name == t["name"] and c not in invalid and _args_match(t["args"], c.args)
+            for c in answer.tool_calls
+        )
         for t in case["expected_tools"]
     )
     result.arg_match = matched / len(case["expected_tools"]) if case["expected_tools"] else 1.0
