@@ -8,6 +8,10 @@ may round to tens or hundreds (``1,300`` from ``1,299``) as long as two signific
 Identifiers that mix letters and digits (SKUs such as ``HP-0042``, plan ``#12`` is a number and is checked)
 are not numbers. Small integers up to :data:`FREE_INTEGER_MAX` (list markers, "top 3") are not checked.
 
+A number of a result row that is about one SKU, category, brand or competitor (a dict with such a key, and
+everything nested in it) grounds only a sentence that names that entity or names none: "HP-200 has 90 in
+stock" is not grounded by HP-100's 90. Numbers outside such rows (totals, the question) ground any sentence.
+
 Outside text fenced in the tool results (:mod:`tools.outside_text`: news, reviews, titles) grounds no number:
 a review that says "99 % off" is no source of a discount. An answer may quote such a text whole (a product
 title with its digits); the quote is not checked.
@@ -15,12 +19,13 @@ title with its digits); the quote is not checked.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from tools.outside_text import fenced_spans, without_fenced
+from tools.outside_text import fenced_spans, unfence, without_fenced
 
 FREE_INTEGER_MAX = 10
 SCALES = (1.0, 0.01, 100.0)
@@ -131,19 +136,85 @@ def _matches(number: AnswerNumber, sources: set[float], rounded: dict[tuple[floa
     return False
 
 
+#: Keys of a result row that say what the row is about.
+ENTITY_KEYS = ("sku", "category", "brand", "competitor", "group", "scope_value", "scope", "name")
+_SENTENCE_END = re.compile(r"(?<=[.!?;])\s+|\n+")
+
+
+@dataclass
+class _Sources:
+    unbound: set[float] = field(default_factory=set)
+    by_entity: dict[str, set[float]] = field(default_factory=dict)
+
+
+def _entity_of(node: dict[str, object]) -> str | None:
+    for key in ENTITY_KEYS:
+        value = node.get(key)
+        if isinstance(value, str) and len(value.strip()) >= 2:
+            text = value.split(":", 1)[1] if key == "scope" and ":" in value else value  # "sku:HP-100"
+            return unfence(text).strip().casefold()
+    return None
+
+
+def _collect(node: object, into: set[float], sources: _Sources) -> None:
+    if isinstance(node, dict):
+        entity = _entity_of(node)
+        target = sources.by_entity.setdefault(entity, set()) if entity else into
+        for key, value in node.items():
+            target |= source_numbers([str(key)])  # "units_sold_last_28_days" states 28
+            _collect(value, target, sources)
+    elif isinstance(node, list):
+        for value in node:
+            _collect(value, into, sources)
+    elif isinstance(node, str):
+        into |= source_numbers([without_fenced(node)])
+    elif isinstance(node, int | float) and not isinstance(node, bool) and math.isfinite(node):
+        into.add(abs(float(node)))
+
+
+def _sources(outputs: Iterable[str]) -> _Sources:
+    sources = _Sources()
+    for text in outputs:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            sources.unbound |= source_numbers([without_fenced(text)])
+            continue
+        _collect(data, sources.unbound, sources)
+    return sources
+
+
+def _named(sentence: str, entities: Iterable[str]) -> list[str]:
+    low = sentence.casefold()
+    return [e for e in entities if e in low and re.search(rf"(?<![\w-]){re.escape(e)}(?![\w-])", low)]
+
+
 def check_grounding(answer: str, tool_outputs: Iterable[str], question: str = "") -> GroundingReport:
-    """Which numbers (and ISO dates) of ``answer`` no tool output or the question supports."""
+    """Which numbers (and ISO dates) of ``answer`` no tool output or the question supports (a number of an
+    entity's row only in a sentence that names that entity, or none)."""
     outputs = [*tool_outputs, question]
     quoted = sorted({s for text in outputs for s in fenced_spans(text) if len(s) >= 4}, key=len, reverse=True)
     for span in quoted:  # outside text quoted whole: its digits are a quote, not a figure
         answer = answer.replace(span, " ")
-    numbers, dates = answer_numbers(answer)
-    sources = source_numbers(without_fenced(text) for text in outputs)
-    rounded: dict[tuple[float, int], set[float]] = {}
-    report = GroundingReport(numbers=list(numbers))
-    for number in numbers:
-        if not _matches(number, sources, rounded):
-            report.ungrounded.append(number.text)
+    found = _sources(outputs)
+    everything = found.unbound.union(*found.by_entity.values())
+    cache: dict[tuple[str, ...], tuple[set[float], dict[tuple[float, int], set[float]]]] = {}
+    report = GroundingReport()
+    dates: list[str] = []
+    for sentence in _SENTENCE_END.split(answer):
+        numbers, sentence_dates = answer_numbers(sentence)
+        dates += sentence_dates
+        if not numbers:
+            continue
+        named = tuple(sorted(_named(sentence, found.by_entity)))
+        if named not in cache:
+            allowed = found.unbound.union(*(found.by_entity[e] for e in named)) if named else everything
+            cache[named] = (allowed, {})
+        sources, rounded = cache[named]
+        report.numbers += numbers
+        for number in numbers:
+            if not _matches(number, sources, rounded):
+                report.ungrounded.append(number.text)
     joined = "\n".join(outputs)
     for date in dates:
         report.numbers.append(AnswerNumber(text=date, value=0.0, decimals=0, percent=False))
@@ -157,6 +228,7 @@ def feedback(report: GroundingReport) -> str:
     listed = ", ".join(dict.fromkeys(report.ungrounded))
     return (
         f"Grounding check failed: these numbers in your answer do not appear in any tool result of this "
-        f"conversation: {listed}. Every number must come from a tool result (rounding is fine). Call the "
+        f"conversation about what their sentence names: {listed}. Every number must come from a tool result "
+        f"about the SKU, category or brand it is said of (rounding is fine). Call the "
         f"tool that gives them, or rewrite the answer without them."
     )

@@ -304,3 +304,22 @@ def test_a_small_context_gets_the_tools_its_question_is_about(deps: Deps) -> Non
     with deps.session_factory() as s:
         why = s.scalars(select(AuditLog).where(AuditLog.kind == "llm").order_by(AuditLog.id.desc())).first()
     assert why is not None and f"of {len(everything)} tools" in why.inputs["tools"]["why"]
+
+
+def test_a_number_is_grounded_only_by_the_row_of_the_entity_its_sentence_names() -> None:
+    stock = json.dumps(
+        {
+            "rows": [{"sku": "HP-100", "on_hand": 90, "reserved": 12}, {"sku": "HP-200", "on_hand": 35}],
+            "total": 125,
+        }
+    )
+    assert check_grounding("HP-100 has 90 on hand and 12 reserved.", [stock]).ok
+    moved = check_grounding("HP-200 has 90 on hand.", [stock])  # HP-100's figure said of HP-200
+    assert moved.ungrounded == ["90"]
+    assert check_grounding("HP-200 has 35 on hand. In all 125 units.", [stock]).ok  # a total grounds any
+    assert check_grounding("One SKU has 90 on hand.", [stock]).ok  # a sentence naming none: any row
+    sales = json.dumps(
+        {"scope": "sku:HP-100", "total_units": 42, "days": [{"day": "2026-11-20", "units": 17}]}
+    )
+    assert check_grounding("HP-100 sold 42 units, 17 on its best day.", [sales]).ok
+    assert not check_grounding("HP-200 sold 42 units.", [sales, stock]).ok

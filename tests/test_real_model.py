@@ -188,3 +188,33 @@ def test_the_in_process_backend_sees_the_tools_and_answers(smollm2: Path, shop_u
     assert answer.text.strip()
     if answer.stopped == "empty":
         assert not answer.grounded
+
+
+def test_the_eval_runner_scores_a_few_cases_against_the_real_server(vllm_url: str, shop_url: str) -> None:
+    from evals.run_evals import load_cases, run, summarise  # noqa: PLC0415
+
+    settings = Settings(
+        llm_base_url=vllm_url,
+        llm_model=SERVED_NAME,
+        llm_max_tokens=64,
+        llm_context_tokens=8192,
+        llm_timeout_s=300,
+        llm_max_retries=0,
+    )
+    wanted = ("product-price", "sales-sku-28d", "stock-sku")
+    cases = [c for c in load_cases() if c["id"] in wanted]
+    results = run(
+        make_session_factory(make_engine(shop_url)),
+        today=NOW.date(),
+        model=make_chat_model(settings, streaming=True),
+        settings=settings,
+        cases=cases,
+    )
+    summary = summarise(results)
+    print(f"real model on {len(cases)} cases: {summary}")  # shown with -s
+    assert summary.errors == 0 and len(results) == len(wanted)
+    for result in results:  # scores are measured, never flattered: a call to no tool is no valid call
+        assert result.status == "ok" and result.answer.strip()
+        assert result.arg_valid is None or 0.0 <= result.arg_valid <= 1.0
+        if not result.tools_ok:
+            assert not result.facts
