@@ -16,8 +16,6 @@ assert.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import hmac
 import statistics
 import tempfile
 import threading
@@ -27,44 +25,18 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 from rich.table import Table
 
-from assistant.message_model import MessageChatModel
 from assistant.settings import Settings
 from assistant.slack import FlashSaleBot, SlackCredentials, build_app, make_http_server
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
-from evals.slack_stub import FakeSlack
+from evals.slack_stub import FakeSlack, NotedModel, signed_headers
 from evals.timing import percentile
 
 SECRET = "bench-signing-secret"
 TARGET_S = 3.0
-
-
-class SlowModel(MessageChatModel):
-    """Answers "Noted." after ``seconds``; tools are accepted and never called."""
-
-    seconds: float = 2.0
-
-    @property
-    def _llm_type(self) -> str:
-        return "slow-stub"
-
-    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
-        time.sleep(self.seconds)
-        return AIMessage("Noted.")
-
-
-def _signed(body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    sig = hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={sig}",
-    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         bot = FlashSaleBot(
             cfg,
             make_session_factory(engine),
-            model=SlowModel(seconds=args.model_seconds),
+            model=NotedModel(seconds=args.model_seconds),
             workers=args.workers,
         )
         slack = FakeSlack()
@@ -113,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
             ).encode()
             with httpx.Client(trust_env=False, timeout=30) as client:
                 t0 = time.perf_counter()
-                response = client.post(url, content=body, headers=_signed(body))
+                response = client.post(url, content=body, headers=signed_headers(body, SECRET))
                 elapsed = time.perf_counter() - t0
             with lock:
                 sent[f"C{i}"] = t0

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import httpx
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
@@ -49,7 +50,7 @@ from cli import app
 from db.engine import make_engine, make_session_factory
 from db.models import AuditLog, FlashSalePlan, PlanItem, PlanStatus, Product, Review
 from evals import soak_slack as soak
-from evals.slack_stub import FakeSlack
+from evals.slack_stub import FakeSlack, NotedModel
 from tools.demand import fit_demand_model, save_demand_model
 from tools.plans import PlanStateError, approve_plan
 from tools.simulator import SimConfig
@@ -82,16 +83,8 @@ class Shop:
         path = folder / "shop.db"
         shutil.copyfile(self.template, path)
         url = f"sqlite:///{path}"
-        saved = {k: os.environ.get(k) for k in ("DATABASE_URL", "FLASHSALE_DB_BUSY_TIMEOUT_S")}
-        os.environ["DATABASE_URL"] = url
-        try:
+        with mock.patch.dict(os.environ, {"DATABASE_URL": url}):  # what an attack sets is undone after it
             yield url, folder
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
 
 
 def _cli(*args: str) -> tuple[int, str]:
@@ -190,7 +183,8 @@ def out_is_a_file(shop: Shop) -> Outcome:
 # ---- 3. beside a long write ------------------------------------------------------------------------------
 
 
-def _hold_write_lock(path: Path, seconds: float, locked: threading.Event) -> None:
+def hold_write_lock(path: Path, seconds: float, locked: threading.Event) -> None:
+    """Hold SQLite's write lock on ``path`` for ``seconds`` (as a long import does); ``locked`` once held."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("UPDATE product SET title = title WHERE 0")
@@ -204,7 +198,7 @@ def _plan_beside_writer(folder: Path, hold_s: float, wait_s: float) -> tuple[int
     os.environ["FLASHSALE_DB_BUSY_TIMEOUT_S"] = str(wait_s)
     _cli("fit")
     locked = threading.Event()
-    writer = threading.Thread(target=_hold_write_lock, args=(folder / "shop.db", hold_s, locked))
+    writer = threading.Thread(target=hold_write_lock, args=(folder / "shop.db", hold_s, locked))
     writer.start()
     locked.wait(5)
     try:
@@ -318,10 +312,10 @@ def nul_in_a_stored_note(shop: Shop) -> Outcome:
 
 
 @contextmanager
-def _slack_endpoint(url: str) -> Iterator[tuple[str, FakeSlack, soak.QuickModel]]:
+def _slack_endpoint(url: str) -> Iterator[tuple[str, FakeSlack, NotedModel]]:
     engine = make_engine(url)
     cfg = Settings(slack_rate_per_minute=100_000, slack_rate_burst=100_000)
-    model = soak.QuickModel()
+    model = NotedModel()
     bot = FlashSaleBot(cfg, make_session_factory(engine), model=model, workers=2)
     slack = FakeSlack()
     app = build_app(
@@ -405,19 +399,13 @@ def slack_without_network(shop: Shop) -> Outcome:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    saved = {k: os.environ.get(k) for k in ("SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL")}
-    os.environ.update(
-        SLACK_BOT_TOKEN="xoxb-replay", SLACK_SIGNING_SECRET="s", SLACK_API_URL=f"http://127.0.0.1:{port}/api/"
-    )
-    try:
-        with shop.fresh():
-            code, out = _cli("slack", "--port", "0")
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with shop.fresh():
+        os.environ.update(
+            SLACK_BOT_TOKEN="xoxb-replay",
+            SLACK_SIGNING_SECRET="s",
+            SLACK_API_URL=f"http://127.0.0.1:{port}/api/",
+        )
+        code, out = _cli("slack", "--port", "0")
     return Outcome(_one_line_error(code, out, "cannot reach Slack"), f"exit {code}: {out[:100]}")
 
 
@@ -515,10 +503,7 @@ def injected_review(shop: Shop) -> Outcome:
 def credentials_in_the_model_url(shop: Shop) -> Outcome:
     with shop.fresh():
         os.environ["FLASHSALE_LLM_BASE_URL"] = "http://user:s3cret@127.0.0.1:9/v1"
-        try:
-            code, out = _cli("ask", "how did we do?")
-        finally:
-            os.environ.pop("FLASHSALE_LLM_BASE_URL", None)
+        code, out = _cli("ask", "how did we do?")
         shown = "s3cret" in out or "s3cret" in redact_url("http://user:s3cret@127.0.0.1:9/v1")
         return Outcome(not shown and code != 0 and "***@" in out, f"exit {code}, secret shown: {shown}")
 

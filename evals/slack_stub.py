@@ -7,6 +7,8 @@ HTTP server: pass ``FakeSlack().client`` to :func:`assistant.slack.build_app`. I
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import itertools
 import json
 import threading
@@ -15,9 +17,40 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from langchain_core.messages import AIMessage, BaseMessage
 from slack_sdk import WebClient
 
+from assistant.message_model import MessageChatModel
+
 BOT_USER = "UBOT"
+
+
+def signed_headers(body: bytes, secret: str) -> dict[str, str]:
+    """The headers of a form-encoded request to the bot signed as Slack signs it, timestamped now."""
+    stamp = str(int(time.time()))
+    sig = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/x-www-form-urlencoded",
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": f"v0={sig}",
+    }
+
+
+class NotedModel(MessageChatModel):
+    """Answers "Noted." after ``seconds`` (tools are accepted and never called); counts its calls."""
+
+    seconds: float = 0.0
+    calls: int = 0
+
+    @property
+    def _llm_type(self) -> str:
+        return "noted-stub"
+
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
+        self.calls += 1
+        if self.seconds:
+            time.sleep(self.seconds)
+        return AIMessage("Noted.")
 
 
 class FakeSlack:

@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
-import hmac
 import itertools
 import logging
 import resource
@@ -40,36 +38,20 @@ from pathlib import Path
 
 import httpx
 import sqlalchemy as sa
-from langchain_core.messages import AIMessage, BaseMessage
 from rich.console import Console
 from rich.table import Table
 
-from assistant.message_model import MessageChatModel
 from assistant.settings import Settings
 from assistant.slack import FlashSaleBot, SlackCredentials, build_app, make_http_server
 from db.engine import make_engine, make_session_factory
 from db.migrate import upgrade
 from db.models import AuditLog
-from evals.slack_stub import FakeSlack
+from evals.slack_stub import FakeSlack, NotedModel, signed_headers
 
 SECRET = "soak-signing-secret"
 TARGET_S = 3.0
 MB = 1024 * 1024
 _TRIGGERS = itertools.count(1)
-
-
-class QuickModel(MessageChatModel):
-    """Answers "Noted." at once; counts its calls."""
-
-    calls: int = 0
-
-    @property
-    def _llm_type(self) -> str:
-        return "quick-stub"
-
-    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
-        self.calls += 1
-        return AIMessage("Noted.")
 
 
 def command(user: str = "U1", trigger: str | None = None) -> bytes:
@@ -87,13 +69,7 @@ def command(user: str = "U1", trigger: str | None = None) -> bytes:
 
 
 def signed(body: bytes) -> dict[str, str]:
-    stamp = str(int(time.time()))
-    sig = hmac.new(SECRET.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256).hexdigest()
-    return {
-        "Content-Type": "application/x-www-form-urlencoded",
-        "X-Slack-Request-Timestamp": stamp,
-        "X-Slack-Signature": f"v0={sig}",
-    }
+    return signed_headers(body, SECRET)
 
 
 def head(content_length: int) -> bytes:
@@ -349,7 +325,7 @@ def main(argv: list[str] | None = None) -> None:
         engine = make_engine(f"sqlite:///{Path(tmp) / 'shop.db'}")
         upgrade(engine)
         cfg = Settings(today="2026-07-01", slack_rate_per_minute=100_000, slack_rate_burst=100_000)
-        model = QuickModel()
+        model = NotedModel()
         bot = FlashSaleBot(cfg, make_session_factory(engine), model=model, workers=4)
         slack = FakeSlack()
         app = build_app(

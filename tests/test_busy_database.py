@@ -8,7 +8,6 @@ import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,16 +16,7 @@ from typer.testing import CliRunner
 
 import cli
 from cli import app
-
-
-def _hold_write_lock(path: Any, seconds: float, locked: threading.Event) -> None:
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("UPDATE product SET title = title WHERE 0")
-    locked.set()
-    time.sleep(seconds)
-    conn.execute("ROLLBACK")
-    conn.close()
+from evals.replay_attacks import hold_write_lock
 
 
 def _plan_beside_a_writer(shop: Any, monkeypatch: pytest.MonkeyPatch, hold_s: float, wait_s: str) -> Any:
@@ -34,7 +24,7 @@ def _plan_beside_a_writer(shop: Any, monkeypatch: pytest.MonkeyPatch, hold_s: fl
     monkeypatch.setenv("FLASHSALE_DB_BUSY_TIMEOUT_S", wait_s)
     assert CliRunner().invoke(app, ["fit"]).exit_code == 0
     locked = threading.Event()
-    writer = threading.Thread(target=_hold_write_lock, args=(shop.path, hold_s, locked))
+    writer = threading.Thread(target=hold_write_lock, args=(shop.path, hold_s, locked))
     writer.start()
     locked.wait(5)
     try:
