@@ -104,14 +104,19 @@ class Settings(BaseSettings):
 
     def slack_approver_ids(self) -> frozenset[str]:
         """The Slack user ids of ``slack_approvers``."""
-        return frozenset(u.strip() for u in self.slack_approvers.split(",") if u.strip())
+        return _user_ids(self.slack_approvers)
 
     def slack_drafter_ids(self) -> frozenset[str]:
         """The Slack user ids of ``slack_drafters`` (empty: everyone may draft)."""
-        return frozenset(u.strip() for u in self.slack_drafters.split(",") if u.strip())
+        return _user_ids(self.slack_drafters)
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: DATABASE_URL if set, else the SQLite file at db_path."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.db_path}"
+
+
+def _user_ids(listed: str) -> frozenset[str]:
+    """The ids of a comma-separated list (``U123, U456``)."""
+    return frozenset(u.strip() for u in listed.split(",") if u.strip())

@@ -35,9 +35,9 @@ def wait_for_writer(
     started = time.monotonic()
     said = -SAY_EVERY_S
     raw = engine.raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # a pooled SQLite connection always has its sqlite3 connection
     try:
-        driver = raw.driver_connection
-        assert driver is not None
         driver.execute(f"PRAGMA busy_timeout = {int(POLL_S * 1000)}")
         while True:
             try:
@@ -61,7 +61,7 @@ def wait_for_writer(
                     f"of at most {limit:g} s"
                 )
     finally:
-        raw.driver_connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s() * 1000)}")  # type: ignore[union-attr]
+        driver.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s() * 1000)}")
         raw.close()
 
 
