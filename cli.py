@@ -1174,16 +1174,17 @@ def schedule(
         help="Slack channel id for new drafts; default FLASHSALE_DRAFT_SLACK_CHANNEL.",
     ),
 ) -> None:
-    """Write the next day's draft every day at --at (APScheduler; runs until Ctrl-C). Each run is idempotent
-    per date and locked. Equivalent crontab line (escape % in crontab):
-    0 6 * * * cd /srv/flashsale && .venv/bin/python cli.py draft --date "$(date -d tomorrow +\\%F)"
+    """Run the daily job every day at --at (APScheduler; runs until Ctrl-C): close the sales whose day is
+    over, refit, write the next day's draft. Each run is idempotent per date and locked across hosts.
+    Equivalent crontab line: 0 6 * * * cd /srv/flashsale && .venv/bin/python cli.py daily
     """
     import logging
 
-    from assistant.daily import run_daily_draft
+    from assistant.daily import run_daily_job
     from assistant.draft import DraftLocked
     from assistant.scheduler import daily_trigger, next_fire_times, parse_time_of_day, run_daily
     from assistant.slack.bot import post_draft, slack_client_from_env
+    from db.job_lock import JobLocked
     from db.sqlvalues import utc_now
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -1195,13 +1196,16 @@ def schedule(
 
     def job() -> None:
         try:
-            result = run_daily_draft(cfg, factory, out_dir=out)
-        except DraftLocked as exc:
+            done = run_daily_job(cfg, factory, out_dir=out, actor="scheduler")
+        except (DraftLocked, JobLocked) as exc:
             err_console.print(f"[yellow]Skipped:[/] {exc}", highlight=False)
             return
         except FlashSaleError as exc:
-            err_console.print(f"[bold red]Draft failed:[/] {exc}", highlight=False)
+            err_console.print(f"[bold red]Daily job failed:[/] {exc}", highlight=False)
             return
+        for sale in done.closed:
+            console.print(f"Closed sale {sale.sale_id} (kpi_result {sale.kpi_result_id}).")
+        result = done.draft
         _print_draft(result)
         if channel and not result.reused:
             post_draft(slack_client_from_env(), channel, result)
@@ -1227,9 +1231,18 @@ def _ladder(text: str) -> tuple[float, ...]:
         ) from None
 
 
-@app.command()
+plan_app = typer.Typer(
+    help="Plan tomorrow's flash sale (the options below, no command), then take the plan through its life: "
+    "approve, publish, watch, re-plan the rest of the day, close. Approving, publishing and closing are a "
+    "person's acts: the assistant can do none of them.",
+)
+app.add_typer(plan_app, name="plan")
+
+
+@plan_app.callback(invoke_without_command=True)
 @user_errors
 def plan(  # noqa: PLR0917
+    ctx: typer.Context,
     date: str | None = typer.Option(None, "--date", help="Sale date YYYY-MM-DD (default: tomorrow)."),
     slots: int = typer.Option(20, min=1, max=1000, help="Most SKUs in the sale."),
     budget: float | None = typer.Option(
@@ -1269,6 +1282,8 @@ def plan(  # noqa: PLR0917
     """Plan tomorrow's flash sale with the plan service (the same plan the assistant and the daily draft
     make for the same question): refit the demand model if the orders changed, optimise, save the plan as
     a draft and print it. Defaults: 20 slots, 10 % least item margin, 30 s solver limit."""
+    if ctx.invoked_subcommand is not None:
+        return
     from db.engine import session_scope
     from db.write_lock import hold_job_lock, wait_for_writer
     from tools.demand import refresh_demand_model
@@ -1317,24 +1332,346 @@ def plan(  # noqa: PLR0917
         )
     console.print(
         f"{'Saved as draft plan' if same is None else 'Draft plan'} [bold]{plan_id}[/]; "
-        f"approve with `python cli.py plan-approve {plan_id} --by NAME`."
+        f"approve with `python cli.py plan approve {plan_id} --by NAME`."
     )
 
 
-@app.command("plan-approve")
+def _lifecycle_deps() -> Deps:
+    from db.write_lock import wait_for_writer
+
+    deps = cli_deps()
+    wait_for_writer(deps.session_factory.kw["bind"], say_waiting)
+    return deps
+
+
+def _moment(value: str | None, plan_id: int, deps: Deps) -> dt.datetime:
+    """``--at``: HH:MM on the sale day, or YYYY-MM-DD HH:MM; default: where the sale stands now."""
+    from db.engine import read_only_scope
+    from tools.lifecycle import get_plan_row
+    from tools.live_status import default_moment
+
+    with read_only_scope(deps.session_factory) as session:
+        if value is None:
+            return default_moment(session, plan_id, deps.now())
+        sale_date = get_plan_row(session, plan_id).sale_date
+    text = value.strip()
+    try:
+        if len(text) <= 5:
+            hours, minutes = (int(x) for x in text.split(":"))
+            if not (0 <= hours <= 24 and 0 <= minutes < 60) or (hours == 24 and minutes):
+                raise ValueError
+            return dt.datetime.combine(sale_date, dt.time.min) + dt.timedelta(hours=hours, minutes=minutes)
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not a time: give HH:MM of the sale day ({sale_date}) or YYYY-MM-DD HH:MM",
+            param_hint="--at",
+        ) from None
+
+
+def _by_option(what: str) -> Any:
+    return typer.Option(..., "--by", help=f"Your name: {what} is a person's act and is recorded.")
+
+
+@plan_app.command("approve")
 @user_errors
 def plan_approve(
-    plan_id: int = typer.Argument(..., help="Id of the draft plan to approve."),
-    by: str = typer.Option(..., "--by", help="Your name: approval is a person's act and is recorded."),
+    plan_id: int = typer.Argument(..., help="Id of the draft plan (or draft revision) to approve."),
+    by: str = _by_option("approval"),
 ) -> None:
-    """Approve a draft plan (a person's decision; the assistant can never do this)."""
+    """Approve a draft plan or a re-planned revision (a person's decision; the assistant never can)."""
     from db.engine import session_scope
-    from db.sqlvalues import utc_now
-    from tools.plans import approve_plan
+    from tools.lifecycle import approve_plan
 
-    with session_scope(session_factory()) as session:
-        stored = approve_plan(session, plan_id, by, now=utc_now())
-    console.print(f"Plan {stored.id} for {stored.sale_date} approved by {stored.approved_by}.")
+    deps = _lifecycle_deps()
+    with session_scope(deps.session_factory) as session:
+        stored = approve_plan(session, plan_id, by, now=deps.now())
+    console.print(
+        f"Plan {stored.id} for {stored.sale_date} approved by {stored.approved_by}; publish it with "
+        f"`python cli.py plan publish {stored.id} --by NAME`."
+    )
+
+
+@plan_app.command("cancel")
+@user_errors
+def plan_cancel(
+    plan_id: int = typer.Argument(..., help="Id of a draft or approved plan that has not gone live."),
+    by: str = _by_option("cancelling"),
+    reason: str = typer.Option("", "--reason", help="Why, for the plan's history."),
+) -> None:
+    """Cancel a draft or an approved plan before it goes live."""
+    from db.engine import session_scope
+    from tools.lifecycle import cancel_plan
+
+    deps = _lifecycle_deps()
+    with session_scope(deps.session_factory) as session:
+        stored = cancel_plan(session, plan_id, by, now=deps.now(), reason=reason)
+    console.print(f"Plan {stored.id} for {stored.sale_date} cancelled by {by}.")
+
+
+@plan_app.command("publish")
+@user_errors
+def plan_publish(
+    plan_id: int = typer.Argument(..., help="Id of the approved plan to publish."),
+    by: str = _by_option("publishing"),
+    out: Path | None = typer.Option(
+        None, "--out", help="Folder of the price files; default FLASHSALE_PUBLISH_DIR."
+    ),
+) -> None:
+    """Publish an approved plan: write its sale prices and allocations as a price file (CSV and JSON) and,
+    when FLASHSALE_PUBLISH_URL is set, POST it to the shop signed with HMAC-SHA256 (FLASHSALE_PUBLISH_SECRET),
+    retried with backoff, with an idempotency key (sale id + revision). A published plan is live."""
+    from db.engine import session_scope
+    from tools.publish import PublishTarget, publish_plan
+
+    cfg = settings()
+    target = None
+    if cfg.publish_url:
+        if cfg.publish_secret is None or not cfg.publish_secret.get_secret_value():
+            raise typer.BadParameter(
+                "FLASHSALE_PUBLISH_URL is set but FLASHSALE_PUBLISH_SECRET is not: every publish request is "
+                "signed, so set the shared secret in the environment",
+                param_hint="FLASHSALE_PUBLISH_SECRET",
+            )
+        target = PublishTarget(
+            cfg.publish_url,
+            cfg.publish_secret.get_secret_value(),
+            retries=cfg.publish_retries,
+            timeout_s=cfg.publish_timeout_s,
+        )
+    deps = _lifecycle_deps()
+    with session_scope(deps.session_factory) as session:
+        result = publish_plan(
+            session,
+            plan_id,
+            actor=by,
+            now=deps.now(),
+            out_dir=out or cfg.publish_dir,
+            currency=cfg.currency,
+            target=target,
+        )
+    console.print(f"Price files: {result.csv_path}, {result.json_path}", highlight=False)
+    if result.error:
+        err_console.print(f"[bold red]Error:[/] {escape(result.error)}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+    if result.delivery is not None:
+        console.print(
+            f"Delivered to {result.delivery.url}: HTTP {result.delivery.status_code} after "
+            f"{result.delivery.attempts} attempt(s), idempotency key {result.idempotency_key}.",
+            highlight=False,
+        )
+    console.print(f"Plan {plan_id} (revision {result.revision}) is {result.status}.")
+
+
+@plan_app.command("status")
+@user_errors
+def plan_status(
+    plan_id: int = typer.Argument(..., help="Id of the sale's plan (any revision)."),
+    at: str | None = typer.Option(
+        None, "--at", help="HH:MM of the sale day (default: now, or as far as a simulated sale has played)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+    wide: bool = typer.Option(False, "--wide", help=WIDE_HELP),
+) -> None:
+    """Watch a live sale: per SKU the units sold so far against the forecast's path through the day, the
+    demand the sales so far imply, when it sells out, and flags (far ahead, far behind, sold out early)."""
+    from db.engine import read_only_scope
+    from tools.live_report import status_table
+    from tools.live_status import live_status
+
+    deps = cli_deps()
+    moment = _moment(at, plan_id, deps)
+    with read_only_scope(deps.session_factory) as session:
+        status = live_status(session, plan_id, moment)
+    if json_out:
+        console.print_json(status.model_dump_json())
+        return
+    print_table(status_table(status, width=table_width(wide)), wide)
+    flagged = status.flagged()
+    for flag, skus in flagged.items():
+        console.print(f"{flag}: {', '.join(skus)}", highlight=False)
+    if flagged and status.status == "live":
+        console.print(f"Re-plan the rest of the day with `python cli.py plan replan {plan_id}`.")
+
+
+@plan_app.command("replan")
+@user_errors
+def plan_replan(
+    plan_id: int = typer.Argument(..., help="Id of the live sale's plan (any revision)."),
+    at: str | None = typer.Option(None, "--at", help="HH:MM of the sale day (default: now)."),
+    by: str = typer.Option("cli", "--by", help="Who asks for the re-plan (stored as created_by)."),
+    post_to_slack: str | None = typer.Option(
+        None, "--post-to-slack", help="Slack channel id to post the revision to, with an approve button."
+    ),
+) -> None:
+    """Re-optimise the rest of a live sale day from the sales so far, inside the approved envelope (its SKUs,
+    discount ladder, markdown budget and stock), and save it as a draft revision for a person to approve."""
+    from db.engine import session_scope
+    from tools.live_report import replan_lines
+
+    deps = _lifecycle_deps()
+    moment = _moment(at, plan_id, deps)
+    from tools.replan import replan_plan
+
+    with session_scope(deps.session_factory) as session:
+        result = replan_plan(session, plan_id, at=moment, created_by=by)
+    for line in replan_lines(result):
+        console.print(line, highlight=False, markup=False)
+    if post_to_slack:
+        from assistant.slack.bot import post_revision, slack_client_from_env
+
+        post_revision(slack_client_from_env(), post_to_slack, result)
+        console.print(f"Posted to Slack channel {post_to_slack}.")
+
+
+@plan_app.command("close")
+@user_errors
+def plan_close(
+    plan_id: int = typer.Argument(..., help="Id of the sale's plan (any revision)."),
+    by: str = _by_option("closing a sale"),
+) -> None:
+    """Close a sale after its day: store its KPIs and plan against actual in kpi_result, mark sold-out SKUs
+    as censored demand; the next `fit` learns from it."""
+    from db.engine import session_scope
+    from tools.sale_close import close_sale
+
+    deps = _lifecycle_deps()
+    with session_scope(deps.session_factory) as session:
+        result = close_sale(session, plan_id, actor=by, now=deps.now())
+    report = result.report
+    console.print(
+        f"Sale {result.sale_id} (revision {result.revision}, plan {result.plan_id}) of {report.sale_date} "
+        f"closed: {report.sold_units:,} units sold against {report.forecast_units:,.1f} forecast, profit "
+        f"{format_money(report.profit_cents)} against {format_money(report.expected_profit_cents)} expected; "
+        f"{len(result.censored_skus)} SKUs sold out (censored demand). KPIs stored as kpi_result "
+        f"{result.kpi_result_id}; the next `python cli.py fit` uses this sale.",
+        highlight=False,
+    )
+
+
+@plan_app.command("history")
+@user_errors
+def plan_history_command(
+    plan_id: int = typer.Argument(..., help="Id of the sale's plan (any revision)."),
+) -> None:
+    """Every move of the sale through its life, revision by revision: who, when, from which status to
+    which."""
+    from db.engine import read_only_scope
+    from tools.lifecycle import plan_history
+
+    deps = cli_deps()
+    with read_only_scope(deps.session_factory) as session:
+        events = plan_history(session, plan_id)
+    if not events:
+        console.print(f"Plan {plan_id} has no recorded moves yet (a new draft).")
+    for e in events:
+        move = f"{e.from_status} -> {e.to_status}" if e.to_status else ""
+        console.print(
+            f"{e.ts:%Y-%m-%d %H:%M}  plan {e.plan_id} (rev {e.revision})  {e.action:<14} {move:<22} "
+            f"by {e.actor} ({e.channel})",
+            highlight=False,
+            markup=False,
+        )
+
+
+@plan_app.command("list")
+@user_errors
+def plan_list(
+    limit: int = typer.Option(20, min=1, max=200, help="How many plans, newest sale date first."),
+) -> None:
+    """The newest plans with their status, revision and size."""
+    from db.engine import read_only_scope
+    from tools.plans import list_plans
+
+    deps = cli_deps()
+    with read_only_scope(deps.session_factory) as session:
+        plans = list_plans(session, limit=limit)
+    for p in plans:
+        console.print(
+            f"plan {p.plan_id:>5}  {p.sale_date}  {p.status:<10}  {p.items:>4} SKUs  by {p.created_by}",
+            highlight=False,
+            markup=False,
+        )
+
+
+def format_money(cents: float) -> str:
+    from tools.formatting import format_cents
+
+    return f"{format_cents(cents)} {settings().currency}"
+
+
+# ---- simulator ---------------------------------------------------------------------------------------------
+
+sim_app = typer.Typer(help="The demo shop's simulator: play a live sale hour by hour.", no_args_is_help=True)
+app.add_typer(sim_app, name="sim")
+
+
+@sim_app.command("play")
+@user_errors
+def sim_play(
+    plan_id: int = typer.Argument(..., help="Id of the live sale's plan (any revision)."),
+    until: int = typer.Option(
+        24, "--until", min=1, max=24, help="Play the hours up to this hour of the day."
+    ),
+    shock: list[str] = typer.Option(
+        [],
+        "--shock",
+        help="A shock from its hour on (repeatable): competitor_cut:CATEGORY@HOUR[:FACTOR] (demand x0.6), "
+        "viral_sku:SKU@HOUR[:FACTOR] (x3), supply_problem:SKU@HOUR[:SHARE] (30 % of its stock left).",
+    ),
+    seed: int = typer.Option(0, help="Seed of the day's draws (the same seed gives the same customers)."),
+) -> None:
+    """Write the demo shop's orders of a live sale, hour by hour, from where the last play stopped to --until,
+    at the prices of the revision live at the time."""
+    from db.engine import session_scope
+    from tools.simulator.live import parse_shock, play_live_sale
+
+    deps = _lifecycle_deps()
+    with session_scope(deps.session_factory) as session:
+        shocks = [parse_shock(text, session) for text in shock]
+        played = play_live_sale(session, plan_id, until, now=deps.now(), seed=seed, shocks=shocks)
+    console.print(
+        f"Played plan {played.plan_id} from {played.from_hour:02d}:00 to {played.until_hour:02d}:00: "
+        f"{played.units:,} units in {played.orders:,} orders, revenue {format_money(played.revenue_cents)}."
+        + (f" Shocks: {'; '.join(s.describe() for s in shocks)}." if shocks else ""),
+        highlight=False,
+    )
+
+
+# ---- the daily job -----------------------------------------------------------------------------------------
+
+
+@app.command()
+@user_errors
+def daily(
+    out: Path | None = typer.Option(None, "--out", help="Folder of the drafts; default FLASHSALE_DRAFT_DIR."),
+    by: str = typer.Option("daily-job", "--by", help="Who closes yesterday's sales (recorded)."),
+    no_model: bool = typer.Option(False, "--no-model", help="Write the draft's narrative from the template."),
+) -> None:
+    """The daily job: close the sales whose day is over, refit the demand model on them, write tomorrow's
+    draft. Idempotent per date; one run at a time across processes and hosts (a PostgreSQL advisory lock,
+    a file lock beside a SQLite file)."""
+    from assistant.daily import run_daily_job
+
+    cfg = settings()
+    factory = session_factory(cfg)
+    from db.write_lock import wait_for_writer
+    from tools.progress import status
+
+    wait_for_writer(factory.kw["bind"], say_waiting)
+    with status(err_console, "running the daily job") as update:
+        result = run_daily_job(cfg, factory, out_dir=out, actor=by, use_model=not no_model, progress=update)
+    for sale in result.closed:
+        console.print(
+            f"Closed sale {sale.sale_id} of {sale.report.sale_date}: {sale.report.sold_units:,} units, "
+            "profit "
+            f"{format_money(sale.report.profit_cents)} (kpi_result {sale.kpi_result_id}).",
+            highlight=False,
+        )
+    if not result.closed:
+        console.print("No sale to close.")
+    console.print(f"Demand model {result.demand_model_id} ({'refitted' if result.refitted else 'current'}).")
+    _print_draft(result.draft)
 
 
 if __name__ == "__main__":

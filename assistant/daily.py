@@ -1,9 +1,16 @@
-"""The daily draft as the CLI and the scheduler run it: pick the sale date, find a model for the narrative,
-make the draft and optionally post it to Slack."""
+"""The daily draft and the daily job as the CLI and the scheduler run them.
+
+:func:`run_daily_draft` picks the sale date, finds a model for the narrative, makes the draft and optionally
+posts it to Slack. :func:`run_daily_job` is the morning's whole loop: close the sales whose day is over
+(their KPIs into ``kpi_result``), refit the demand model on them, draft tomorrow's sale. It is idempotent
+per date (a closed sale is not closed again, a current model is not refitted, a written draft is reused)
+and one run at a time across processes and hosts (:func:`db.job_lock.exclusive_job`).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +21,11 @@ from assistant.draft import DraftResult, Progress, make_draft
 from assistant.llm import open_chat_model
 from assistant.settings import Settings
 from assistant.slack.bot import post_draft, slack_client_from_env
+from db.engine import session_scope
+from db.job_lock import exclusive_job
 from tools.clock import next_sale_date, shop_clock
+from tools.demand import refresh_demand_model
+from tools.sale_close import CloseResult, close_sale, sales_to_close
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
@@ -56,3 +67,54 @@ def run_daily_draft(
     if post_to:
         post_draft(client or slack_client_from_env(), post_to, result)
     return result
+
+
+JOB = "daily"
+
+
+@dataclass(frozen=True)
+class DailyJobResult:
+    closed: list[CloseResult]
+    demand_model_id: int
+    refitted: bool
+    draft: DraftResult
+
+
+def run_daily_job(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    *,
+    out_dir: Path | None = None,
+    actor: str = "daily-job",
+    post_to: str | None = None,
+    model: BaseChatModel | None = None,
+    use_model: bool = True,
+    progress: Progress | None = None,
+) -> DailyJobResult:
+    """Close the sales whose day is over, refit, draft tomorrow's sale; :class:`db.job_lock.JobLocked` when
+    another run (here or on another host) holds the job's lock."""
+    with exclusive_job(factory.kw["bind"], JOB):
+        clock = shop_clock(factory, settings.today)
+        now = clock()
+        closed: list[CloseResult] = []
+        with session_scope(factory) as session:
+            for plan_id in sales_to_close(session, now.date()):
+                if progress:
+                    progress(f"closing sale {plan_id}")
+                closed.append(close_sale(session, plan_id, actor=actor, now=now, channel="scheduler"))
+        with session_scope(factory) as session:
+            if progress:
+                progress("refitting the demand model")
+            fitted, refitted = refresh_demand_model(session, progress=progress)
+            model_id = int(fitted.id or 0)
+        draft = run_daily_draft(
+            settings,
+            factory,
+            sale_date=next_sale_date(clock),
+            out_dir=out_dir,
+            post_to=post_to,
+            model=model,
+            use_model=use_model,
+            progress=progress,
+        )
+        return DailyJobResult(closed, model_id, refitted, draft)

@@ -21,9 +21,7 @@ written last, so its presence means the draft is complete.
 from __future__ import annotations
 
 import datetime as dt
-import fcntl
 import json
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -41,7 +39,8 @@ from assistant.narrative import Narrative, NarrativeFacts, NarrativeLastSale, Na
 from db.audit import record_audit
 from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
-from db.files import OutputPathError, output_folder, write_text
+from db.files import output_folder, write_text
+from db.job_lock import file_lock
 from db.models import FlashSalePlan, MarketNews, MarketSignal, PlanStatus
 from db.sqlvalues import utc_now
 from tools.campaigns import sale_review
@@ -74,36 +73,18 @@ def lock_path(out_dir: Path, sale_date: dt.date) -> Path:
 
 @contextmanager
 def draft_lock(out_dir: Path, sale_date: dt.date) -> Iterator[Path]:
-    """Hold the exclusive lock of ``sale_date``'s draft; :class:`DraftLocked` when another run holds it.
-
-    ``flock`` locks belong to an open file description, so two runs (processes or threads) conflict and a
-    crashed run's lock disappears with it. The lock file is never deleted: deleting it would let a third run
-    lock a new file while a second still waits on the old one.
-    """
+    """Hold the exclusive lock of ``sale_date``'s draft; :class:`DraftLocked` when another run holds it."""
     output_folder(out_dir)
     path = lock_path(out_dir, sale_date)
-    try:  # never through a link: the lock file is truncated
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
-    except OSError as exc:
-        raise OutputPathError(f"cannot open the lock file {path}: {exc.strerror or exc}.") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            holder = path.read_text(encoding="utf-8").strip() or "another run"
-            raise DraftLocked(
-                f"the draft for {sale_date} is being written by {holder}; this run was refused. "
-                "Wait for it to finish (the result is reused) or try again later."
-            ) from exc
-        os.ftruncate(fd, 0)
-        os.write(fd, f"pid {os.getpid()} since {utc_now():%Y-%m-%d %H:%M:%S} UTC".encode())
-        try:
-            yield path
-        finally:
-            os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+
+    def refused(holder: str) -> DraftLocked:
+        return DraftLocked(
+            f"the draft for {sale_date} is being written by {holder}; this run was refused. "
+            "Wait for it to finish (the result is reused) or try again later."
+        )
+
+    with file_lock(path, refused) as held:
+        yield held
 
 
 # ---- result ------------------------------------------------------------------------------------------------

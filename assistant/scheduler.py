@@ -1,12 +1,12 @@
-"""Run the daily plan draft every day at a fixed time (APScheduler, cron trigger).
+"""Run the daily job every day at a fixed time (APScheduler, cron trigger).
 
-One job, ``daily-draft``, fires once a day at ``HH:MM`` in the configured time zone; ``max_instances=1`` and
-``coalesce=True`` keep a slow run from overlapping the next one or replaying missed days, and the draft's own
-file lock (:func:`assistant.draft.draft_lock`) refuses a second run for the same date from another process.
+One job fires once a day at ``HH:MM`` in the configured time zone; ``max_instances=1`` and ``coalesce=True``
+keep a slow run from overlapping the next one or replaying missed days, and the job's own lock
+(:func:`db.job_lock.exclusive_job`) refuses a second run from another process or host.
 
-The equivalent crontab line (``%`` must be escaped in crontab)::
+The equivalent crontab line::
 
-    0 6 * * * cd /srv/flashsale && .venv/bin/python cli.py draft --date "$(date -d tomorrow +\\%F)"
+    0 6 * * * cd /srv/flashsale && .venv/bin/python cli.py daily
 """
 
 from __future__ import annotations

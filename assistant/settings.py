@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DB_PATH = Path("data") / "flashsale.db"
@@ -101,6 +101,18 @@ class Settings(BaseSettings):
     draft_slack_channel: str | None = Field(
         default=None, description="Slack channel id the scheduled draft is posted to (unset: not posted)."
     )
+
+    # ---- publishing approved plans to the shop ----
+    publish_dir: Path = Field(default=Path("prices"), description="Folder of the published price files.")
+    publish_url: str | None = Field(
+        default=None, description="The shop's endpoint that receives published plans (unset: files only)."
+    )
+    publish_secret: SecretStr | None = Field(
+        default=None,
+        description="HMAC-SHA256 key that signs each publish request (set it in the environment only).",
+    )
+    publish_retries: int = Field(default=4, ge=0, le=10, description="Retries of a failed publish request.")
+    publish_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of one publish request.")
 
     def slack_approver_ids(self) -> frozenset[str]:
         """The Slack user ids of ``slack_approvers``."""

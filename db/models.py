@@ -57,6 +57,8 @@ class PlanStatus(enum.StrEnum):
     APPROVED = "approved"
     LIVE = "live"
     CLOSED = "closed"
+    CANCELLED = "cancelled"
+    SUPERSEDED = "superseded"
 
 
 class SignalScope(enum.StrEnum):
@@ -251,8 +253,32 @@ class FlashSalePlan(Base):
     approved_by: Mapped[str | None] = mapped_column(String(100))
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     notes: Mapped[str | None] = mapped_column(Text)
+    # Revisions: a change to an approved or live plan is a new plan row that revises it (revision + 1); the
+    # first revision's id names the sale through all its revisions.
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    revises_id: Mapped[int | None] = mapped_column(ForeignKey("flash_sale_plan.id"))
+    root_id: Mapped[int | None] = mapped_column(Integer, index=True)
 
     items: Mapped[list[PlanItem]] = relationship(back_populates="plan", cascade="all, delete-orphan")
+
+
+class PlanEvent(Base):
+    """One move of a plan through its lifecycle (approve, publish, replan, close, cancel, supersede) or one
+    thing done to it (a publish delivery, a simulated hour of sales): who, when, from which status to which,
+    and the details."""
+
+    __tablename__ = "plan_event"
+    __table_args__ = (Index("ix_plan_event_plan_id_ts", "plan_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    plan_id: Mapped[int] = mapped_column(ForeignKey("flash_sale_plan.id", ondelete="CASCADE"))
+    ts: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(30))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
 
 class PlanItem(Base):

@@ -52,7 +52,8 @@ from db.models import AuditLog, FlashSalePlan, PlanItem, PlanStatus, Product, Re
 from evals import soak_slack as soak
 from evals.slack_stub import FakeSlack, NotedModel
 from tools.demand import fit_demand_model, save_demand_model
-from tools.plans import PlanStateError, approve_plan
+from tools.lifecycle import approve_plan
+from tools.plans import PlanStateError
 from tools.simulator import SimConfig
 from tools.simulator.demo import build_demo
 

@@ -193,7 +193,7 @@ def test_no_tool_writes_prices_or_approves_plans(deps: Deps) -> None:
     assert len(names) == len(set(names))
     for name in names:
         assert not any(word in name for word in FORBIDDEN_TOOL_WORDS), name
-    assert set(WRITING_TOOLS) == {"save_draft_plan"}
+    assert set(WRITING_TOOLS) == {"save_draft_plan", "propose_replan"}
     assert set(names) <= READ_ONLY_TOOLS | set(WRITING_TOOLS)
 
 
@@ -301,4 +301,4 @@ def test_plan_tools_optimise_compare_and_save_only_a_draft(sqlite_engine: Engine
         assert stored.created_by == "assistant:ana" and stored.approved_by is None
         assert {i.sku for i in stored.items} == chosen
         assert s.scalar(select(func.count()).select_from(PriceHistory)) == prices_before  # no price written
-    assert "plan-approve" in saved["next_step"]
+    assert "plan approve" in saved["next_step"]

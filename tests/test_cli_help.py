@@ -27,7 +27,10 @@ COMMANDS = _walk(typer.main.get_command(app))
 def test_the_cli_has_the_documented_commands() -> None:
     names = {" ".join(path) for path, _ in COMMANDS}
     documented = {
-        "db upgrade", "db current", "demo", "fit", "backtest", "plan", "plan-approve", "kpi", "report",
+        "db upgrade", "db current", "demo", "fit", "backtest", "plan", "plan approve", "kpi", "report",
+        "plan cancel", "plan publish", "plan status", "plan replan", "plan close", "plan history",
+        "plan list",
+        "sim play", "daily",
         "compare", "ask", "chat", "serve-llm", "extract-signals", "slack", "draft", "schedule",
         "import catalog", "import inventory", "import orders", "import reviews", "import news",
         "import competitor-prices",

@@ -14,11 +14,11 @@ from typer.testing import CliRunner
 from cli import app
 from db.models import AuditLog, FlashSalePlan
 from tools.demand import DemandModel, fit_demand_model, save_demand_model
+from tools.lifecycle import approve_plan
 from tools.optimizer import PlanConstraints, SolverOptions, ladder_prices, optimize_plan
 from tools.plans import (
     PlanNotFound,
     PlanStateError,
-    approve_plan,
     build_candidates,
     candidate_inputs,
     load_plan,
@@ -110,9 +110,9 @@ def test_cli_plan_prints_and_saves_a_draft(demo_shop_copy: Any, monkeypatch: pyt
         stored = load_plan(session, plan_id)
     assert stored.status == "draft" and 0 < len(stored.items) <= 6
     assert stored.constraints["markdown_budget_cents"] == 30_000
-    approve = runner.invoke(app, ["plan-approve", str(plan_id), "--by", "Sam"])
+    approve = runner.invoke(app, ["plan", "approve", str(plan_id), "--by", "Sam"])
     assert approve.exit_code == 0 and "approved by Sam" in approve.output
-    again = runner.invoke(app, ["plan-approve", str(plan_id), "--by", "Sam"])
+    again = runner.invoke(app, ["plan", "approve", str(plan_id), "--by", "Sam"])
     assert again.exit_code == 1 and "already approved by Sam" in again.output
     bad = runner.invoke(app, ["plan", "--date", "2026-07-01", "--slots", "2", "--pin", "NOPE"])
     assert bad.exit_code == 1 and "Unknown SKU 'NOPE'" in bad.output

@@ -484,7 +484,7 @@ def test_a_non_approver_cannot_approve_and_an_approver_can(bot: Bot, draft_plan:
     assert "approved by <@UBOSS>" in update["text"] and "actions" not in json.dumps(blocks_of(update))
     rows = [r for r in bot.audit() if r.kind == "approval"]
     assert [(r.actor, r.channel) for r in rows] == [("slack:U9", "slack"), ("slack:UBOSS", "slack")]
-    assert rows[1].error is None and rows[1].inputs == {"plan_id": draft_plan}
+    assert rows[1].error is None and rows[1].inputs == {"plan_id": draft_plan, "revision": 1}
 
     # a second click finds the plan approved already: refused with the reason, audited, nothing changes
     response = bot.post(approve_body(APPROVER, draft_plan), "application/x-www-form-urlencoded")

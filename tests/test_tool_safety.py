@@ -3,8 +3,11 @@ leaves every table as it was, and the database itself refuses a write from a rea
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +22,14 @@ from assistant.llm_tools.base import ToolSpec, is_error, run_tool
 from assistant.settings import Settings
 from db.engine import make_session_factory, read_only_scope
 from db.models import Base, FlashSalePlan, PlanStatus, Product
-from tools.demand import fit_demand_model, save_demand_model
+from tools.demand import fit_demand_model, load_latest_demand_model, save_demand_model
+from tools.lifecycle import approve_plan
+from tools.optimizer import PlanConstraints, SolverOptions, optimize_plan
+from tools.plans import build_candidates, candidate_inputs, save_draft_plan
+from tools.publish import publish_plan
+from tools.simulator.live import play_live_sale
+
+NOW = dt.datetime(2026, 7, 1, 9, 0)
 
 
 def table_fingerprints(engine: Engine) -> dict[str, tuple[int, str]]:
@@ -40,7 +50,22 @@ def shop_deps(demo_shop_copy: Any) -> Deps:
     return make_deps(Settings(), demo_shop_copy.session_factory, actor="ana", channel="cli")
 
 
-def _calls(deps: Deps) -> dict[str, dict[str, Any]]:
+def _live_sale(deps: Deps, tmp_path: Path) -> int:
+    """A sale of the demo shop made by the optimiser, approved, published and played to 10:00."""
+    sale_date = dt.date(2026, 7, 1)
+    with deps.session_factory.begin() as s:
+        model = load_latest_demand_model(s)
+        assert model is not None
+        cand = build_candidates(s, sale_date, model)
+        result = optimize_plan(cand, PlanConstraints(slots=4), None, SolverOptions(deterministic=True))
+        plan_id = save_draft_plan(s, result, sale_date=sale_date, inputs=candidate_inputs(cand))
+        approve_plan(s, plan_id, "Dana", now=NOW)
+        publish_plan(s, plan_id, actor="Dana", now=NOW, out_dir=tmp_path, currency="EUR")
+        play_live_sale(s, plan_id, 10, now=NOW)
+    return plan_id
+
+
+def _calls(deps: Deps, live: int) -> dict[str, dict[str, Any]]:
     """A realistic call of every read-only tool on the demo shop."""
     with deps.session_factory() as s:
         sku, category = s.execute(select(Product.sku, Product.category).limit(1)).one()
@@ -60,11 +85,14 @@ def _calls(deps: Deps) -> dict[str, dict[str, Any]]:
         "pareto_frontier": {"slots": 5, "points": 3},
         "explain_plan": {"plan_id": closed, "sku": sku},
         "data_check": {},
+        "live_sale_status": {"plan_id": live},
     }
 
 
-def test_every_read_only_tool_leaves_every_table_as_it_was(demo_shop_copy: Any, shop_deps: Deps) -> None:
-    calls = _calls(shop_deps)
+def test_every_read_only_tool_leaves_every_table_as_it_was(
+    demo_shop_copy: Any, shop_deps: Deps, tmp_path: Path
+) -> None:
+    calls = _calls(shop_deps, _live_sale(shop_deps, tmp_path))
     assert set(calls) == READ_ONLY_TOOLS  # a new read-only tool must be added to this test
     before = table_fingerprints(demo_shop_copy.engine)
     tools = {t.name: t for t in build_tools(shop_deps)}
@@ -74,8 +102,33 @@ def test_every_read_only_tool_leaves_every_table_as_it_was(demo_shop_copy: Any, 
     assert table_fingerprints(demo_shop_copy.engine) == before
 
 
-def test_the_only_writing_tool_writes_only_a_draft(demo_shop_copy: Any, shop_deps: Deps) -> None:
-    assert set(WRITING_TOOLS) == {"save_draft_plan"}
+def test_a_replan_proposed_by_the_model_is_only_a_draft_revision(
+    demo_shop_copy: Any, shop_deps: Deps, tmp_path: Path
+) -> None:
+    live = _live_sale(shop_deps, tmp_path)
+    before = table_fingerprints(demo_shop_copy.engine)
+    (replan,) = [t for t in build_tools(shop_deps) if t.name == "propose_replan"]
+    out = json.loads(replan.invoke({"plan_id": live}))
+    assert not is_error(json.dumps(out)) and out["status"] == "draft", out
+    after = table_fingerprints(demo_shop_copy.engine)
+    changed = {name for name in before if before[name] != after[name]}
+    assert changed == {
+        "flash_sale_plan",
+        "plan_item",
+        "plan_event",
+        "audit_log",
+    }  # the revision and its record
+    with demo_shop_copy.session_factory() as s:
+        revision = s.get(FlashSalePlan, out["revision_id"])
+        parent = s.get(FlashSalePlan, live)
+        assert revision is not None and parent is not None
+        assert revision.status is PlanStatus.DRAFT and revision.approved_by is None
+        assert parent.status is PlanStatus.LIVE  # the shop's prices are untouched
+        assert revision.created_by == "assistant:ana"
+
+
+def test_the_writing_tools_write_only_drafts(demo_shop_copy: Any, shop_deps: Deps) -> None:
+    assert set(WRITING_TOOLS) == {"save_draft_plan", "propose_replan"}
     before = table_fingerprints(demo_shop_copy.engine)
     (save,) = [t for t in build_tools(shop_deps) if t.name == "save_draft_plan"]
     assert not is_error(save.invoke({"slots": 3}))

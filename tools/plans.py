@@ -3,9 +3,9 @@
 ``build_candidates`` reads the catalogue, the latest stock and competitor prices, and asks the demand model
 for a forecast at every discount of the ladder (with the market signals active on the sale date).
 ``save_draft_plan`` stores an optimiser result as a *draft* with its inputs, constraints, demand-model id
-and solver statistics. ``approve_plan`` is a person's act: the CLI and the Slack button call it; it is
-never offered to the LLM as a tool. :class:`StoredPlan` is the one model of a saved plan that every reader
-(the CLI, the agent's tools, the Slack bot, the daily draft, the narrative) uses and renders.
+and solver statistics (approving and the other moves of a plan are in :mod:`tools.lifecycle`).
+:class:`StoredPlan` is the one model of a saved plan that every reader (the CLI, the agent's tools, the
+Slack bot, the daily draft, the narrative) uses and renders.
 """
 
 from __future__ import annotations
@@ -17,10 +17,9 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field, computed_field
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from db.audit import record_audit
 from db.errors import DatabaseNotReady, FlashSaleError
 from db.models import (
     CompetitorPrice,
@@ -408,7 +407,7 @@ def load_plan(session: Session, plan_id: int) -> StoredPlan:
     """The stored plan ``plan_id``; raises :class:`PlanNotFound`."""
     plan = session.get(FlashSalePlan, plan_id)
     if plan is None:
-        raise PlanNotFound(f"no plan with id {plan_id}; list the plans with `python cli.py plan-list`")
+        raise PlanNotFound(f"no plan with id {plan_id}; list the plans with `python cli.py plan list`")
     return _stored(session, plan)
 
 
@@ -460,50 +459,3 @@ def list_plans(session: Session, *, limit: int = 20) -> list[PlanSummary]:
         )
         for p, n in rows
     ]
-
-
-# ---- approval ----------------------------------------------------------------------------------------------
-
-
-def approve_plan(
-    session: Session, plan_id: int, approver: str, *, now: dt.datetime, channel: str = "cli"
-) -> StoredPlan:
-    """A person approves a draft plan. Never exposed as an LLM tool.
-
-    The status change is one conditional ``UPDATE ... WHERE status = 'draft'``: of two approvals at once
-    exactly one succeeds (and is audited); the other gets :class:`PlanStateError` naming who approved the
-    plan and when. Raises :class:`PlanNotFound` for an unknown id.
-    """
-    approver = (approver or "").strip()
-    if not approver:
-        raise PlanStateError("an approval needs the approver's name (--by NAME)")
-    changed = session.execute(
-        update(FlashSalePlan)
-        .where(FlashSalePlan.id == plan_id, FlashSalePlan.status == PlanStatus.DRAFT)
-        .values(status=PlanStatus.APPROVED, approved_by=approver[:100], approved_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(changed, "rowcount", 0) != 1:
-        plan = session.get(FlashSalePlan, plan_id, populate_existing=True)
-        if plan is None:
-            raise PlanNotFound(f"no plan with id {plan_id}")
-        if plan.status == PlanStatus.APPROVED:
-            when = f" at {plan.approved_at:%Y-%m-%d %H:%M}" if plan.approved_at else ""
-            raise PlanStateError(f"plan {plan_id} is already approved by {plan.approved_by}{when}")
-        raise PlanStateError(
-            f"plan {plan_id} is {plan.status.value}, not a draft; only drafts can be approved"
-        )
-    record_audit(
-        session,
-        actor=approver,
-        channel=channel,
-        kind="approval",
-        name="approve_plan",
-        inputs={"plan_id": plan_id},
-        outputs={"status": "approved"},
-        latency_ms=None,
-        session_id=None,
-        ts=now,
-    )
-    session.flush()
-    return load_plan(session, plan_id)

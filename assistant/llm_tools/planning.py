@@ -374,5 +374,5 @@ def save_draft_plan(deps: Deps, session: Session, args: SaveDraftArgs) -> dict[s
         "items": len(result.items),
         "expected_profit_cents": result.expected_profit_cents,
         "expected_revenue_cents": result.expected_revenue_cents,
-        "next_step": f"a person approves it with `python cli.py plan-approve {plan_id} --by NAME`",
+        "next_step": f"a person approves it with `python cli.py plan approve {plan_id} --by NAME`",
     }

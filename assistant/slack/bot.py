@@ -53,6 +53,7 @@ from assistant.slack.render import (
     approval_blocks,
     draft_message,
     plan_summary,
+    revision_message,
     text_blocks,
     to_mrkdwn,
 )
@@ -60,12 +61,14 @@ from db.audit import record_audit
 from db.engine import read_only_scope, session_scope
 from db.errors import FlashSaleError
 from db.sqlvalues import utc_now
-from tools.plans import PlanNotFound, approve_plan, load_plan
+from tools.lifecycle import approve_plan
+from tools.plans import PlanNotFound, load_plan
 
 if TYPE_CHECKING:
     from slack_sdk import WebClient
 
     from assistant.draft import DraftResult
+    from tools.replan import ReplanResult
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +422,14 @@ def _is_connection_error(exc: Exception) -> bool:
 def post_draft(client: WebClient, channel: str, result: DraftResult) -> str | None:
     """Post the draft's summary with its approval button to ``channel``; returns the message's ts."""
     text, blocks = draft_message(result)
+    posted = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+    ts = posted.get("ts")
+    return None if ts is None else str(ts)
+
+
+def post_revision(client: WebClient, channel: str, result: ReplanResult) -> str | None:
+    """Post a re-planned revision with its approval button (for the approvers) to ``channel``."""
+    text, blocks = revision_message(result)
     posted = client.chat_postMessage(channel=channel, text=text, blocks=blocks)
     ts = posted.get("ts")
     return None if ts is None else str(ts)

@@ -13,6 +13,7 @@ from tools.plans import StoredPlan
 
 if TYPE_CHECKING:
     from assistant.draft import DraftResult
+    from tools.replan import ReplanResult
 
 APPROVE_ACTION = "approve_plan"
 
@@ -75,7 +76,9 @@ def approval_blocks(plan_id: int, summary: str | None = None) -> list[dict[str, 
                         "title": {"type": "plain_text", "text": f"Approve plan {plan_id}?"},
                         "text": {
                             "type": "mrkdwn",
-                            "text": "Its prices go live on the sale date. Only approvers can do this.",
+                            "text": (
+                                "Only approvers can do this. Its prices reach the shop when it is published."
+                            ),
                         },
                         "confirm": {"type": "plain_text", "text": "Approve"},
                         "deny": {"type": "plain_text", "text": "Cancel"},
@@ -137,3 +140,23 @@ def draft_message(result: DraftResult) -> tuple[str, list[dict[str, Any]]]:
     if plan.get("id") is not None:
         blocks += approval_blocks(int(plan["id"]))
     return text, blocks
+
+
+def revision_message(result: ReplanResult) -> tuple[str, list[dict[str, Any]]]:
+    """A Slack message for a re-planned revision of a live sale: what changes, and the approval button."""
+    changed = [c for c in result.changes if c.action != "keep"]
+    lines = [
+        f"*Re-plan of live sale {result.sale_id}* at {result.at:%H:%M}: revision {result.revision} "
+        f"(plan {result.revision_id}, draft) from the sales so far; {result.share_left:.0%} of the day's "
+        f"demand is still to come. Expected profit of the day {format_cents(result.expected_profit_cents)}.",
+    ]
+    for c in changed[:10]:
+        after = "ended for the rest of the day" if c.discount_after is None else f"-{c.discount_after:.0%}"
+        lines.append(
+            f"• {c.sku}: {c.action} (-{c.discount_before:.0%} -> {after}, {c.allocated_before:,} -> "
+            f"{c.allocated_after:,} units; {c.sold_so_far:,} sold, demand x{c.demand_multiplier:.2f})"
+        )
+    if not changed:
+        lines.append("No change: the sale is on track.")
+    text = to_mrkdwn("\n".join(lines))
+    return text, text_blocks(text, converted=True) + approval_blocks(result.revision_id)
