@@ -27,12 +27,15 @@ from tools.demand import (
     DemandModelError,
     NoSalesHistory,
     UnknownSkus,
+    _pool_with_se,
     fit_demand_model,
+    fit_panel,
     load_demand_model,
     load_latest_demand_model,
     load_sales_panel,
     save_demand_model,
 )
+from tools.sales_panel import SalesPanel
 
 
 @pytest.fixture(scope="module")
@@ -389,3 +392,118 @@ def test_backtest_metrics_match_hand_computed_values() -> None:
     q = {0.1: np.array([[0.0]]), 0.5: np.array([[1.0]]), 0.9: np.array([[2.0]])}
     # y = 3: losses 0.1 * 3, 0.5 * 2, 0.9 * 1
     assert pinball(q, np.array([[3.0]])) == pytest.approx((0.3 + 1.0 + 0.9) / 3)
+
+
+def _often_featured_panel(
+    lift: np.ndarray,
+    elasticity: np.ndarray,
+    *,
+    sales: int,
+    seed: int,
+    cap_factor: float = np.inf,
+    sale_prices: tuple[float, ...] = (0.7,),
+) -> SalesPanel:
+    """A panel of ``len(lift)`` SKUs over 240 days in 3 categories, each featured on ``sales`` days at a
+    price drawn from ``sale_prices`` (shares of the list price; as the learning loop features its SKUs, at
+    the ladder's steps again and again), with everyday price changes of 10-20 %; sale days sell out above
+    ``cap_factor`` x their expected demand."""
+    rng = np.random.default_rng(seed)
+    n, n_days, r = len(lift), 240, 8.0
+    start = dt.date(2026, 1, 1)
+    list_price = rng.integers(20, 120, n).astype(float) * 100
+    base = rng.lognormal(np.log(5.0), 0.5, n)
+    price = np.repeat(list_price[:, None], n_days, axis=1)
+    price *= rng.choice([1.0, 1.0, 0.9, 0.8], size=(n, n_days))  # everyday price changes
+    featured = np.zeros((n, n_days))
+    for i in range(n):
+        featured[i, rng.choice(n_days, sales, replace=False)] = 1.0
+    sale_price = list_price[:, None] * rng.choice(sale_prices, size=(n, n_days))
+    price = np.where(featured > 0, sale_price, price)
+    mean = base[:, None] * (price / list_price[:, None]) ** elasticity[:, None] * lift[:, None] ** featured
+    demand = rng.poisson(rng.gamma(r, mean / r))
+    cap = np.where(featured > 0, np.floor(mean * cap_factor), np.inf)
+    return SalesPanel(
+        skus=[f"S{i:03d}" for i in range(n)],
+        categories=[("audio", "kitchen", "toys")[i % 3] for i in range(n)],
+        brands=[f"b{i % 4}" for i in range(n)],
+        list_price_cents=list_price,
+        start=start,
+        end=start + dt.timedelta(days=n_days - 1),
+        units=np.minimum(demand, cap).astype(float),
+        price=price,
+        featured=featured,
+        cap=cap,
+        active=np.ones((n, n_days), dtype=bool),
+        has_price_history=np.ones(n, dtype=bool),
+    )
+
+
+def test_a_sku_featured_often_keeps_its_lift_when_many_of_its_sales_sell_out() -> None:
+    """The learning loop features the same SKUs again and again, and a third or more of those sales sell
+    out. A SKU's own lift must count its sold-out sale days (at their imputed demand), not only the days
+    that did not sell out: those are the days demand happened to be low, and a lift read from them alone
+    falls toward no lift the more often the SKU is featured."""
+    rng = np.random.default_rng(11)
+    lift = rng.lognormal(np.log(1.8), 0.1, 36)
+    panel = _often_featured_panel(lift, rng.normal(-1.8, 0.3, 36), sales=24, seed=11, cap_factor=1.05)
+    assert 0.3 < panel.censored.sum() / panel.featured.sum() < 0.6
+    model = fit_panel(panel)
+    assert np.median(model.lift / lift) == pytest.approx(1.0, abs=0.08)
+
+
+def test_a_sku_featured_often_with_its_own_lift_keeps_its_elasticity() -> None:
+    """Half the SKUs of each category lift 1.3x on a sale day, half 2.6x, and each is featured on 40 days
+    at the same discount. A SKU's elasticity must come from its price changes, not from its sale days read
+    with its category's lift: there the SKU's own lift would pass for a price response."""
+    rng = np.random.default_rng(5)
+    n = 36
+    lift = np.where(np.arange(n) % 2 == 0, 1.3, 2.6)
+    elasticity = rng.normal(-1.8, 0.3, n)
+    model = fit_panel(_often_featured_panel(lift, elasticity, sales=40, seed=5))
+    error = model.elasticity - elasticity
+    assert np.median(np.abs(error)) < 0.25
+    for low in (True, False):  # no bias that follows the lift
+        assert abs(np.median(error[(lift < 2) == low])) < 0.2
+    assert np.median(np.abs(model.lift / lift - 1)) < 0.15  # own lifts, shrunk a little toward the group
+
+
+def test_pooling_estimates_that_agree_more_than_their_errors_say_gives_their_weighted_mean() -> None:
+    """Estimates closer together than their standard errors imply (Cochran's Q below its degrees of
+    freedom): the between-SKU variance is zero and the pooled value is the inverse-variance weighted mean,
+    inside the estimates' range, with a finite standard error. (statsmodels' DerSimonian-Laird leaves the
+    variance negative there, and its 'random-effects' mean fell outside the range: a category of SKUs
+    estimated at -1.0 to -3.2 was pooled at -5.1.)"""
+    rng = np.random.default_rng(2)
+    se = rng.uniform(0.3, 1.2, 33)
+    estimates = -2.0 + rng.normal(0, 0.3, 33) * se  # far less spread than the errors allow
+    mean, tau2, se_mean = _pool_with_se(estimates, se)
+    w = 1 / se**2
+    assert tau2 == 0.0
+    assert mean == pytest.approx(float((w * estimates).sum() / w.sum()))
+    assert estimates.min() <= mean <= estimates.max()
+    assert se_mean == pytest.approx(float(np.sqrt(1 / w.sum())))
+
+
+def test_skus_that_sell_out_at_deep_discounts_keep_their_own_elasticity() -> None:
+    """The optimiser features the SKUs that answer discounts most, at the ladder's steps, and many of those
+    sales sell out. Half the SKUs of each category have an elasticity of -3.0, half -1.2: their sold-out
+    days must be imputed under each SKU's own response (EM over the elasticities too), not their
+    category's, so that the estimates come out as they would had nothing sold out (the same demand)."""
+    n = 36
+    elasticity = np.where(np.arange(n) % 2 == 0, -3.0, -1.2)
+    fits = {}
+    for cap_factor in (np.inf, 0.9):
+        panel = _often_featured_panel(
+            np.full(n, 1.8),
+            elasticity,
+            sales=30,
+            seed=8,
+            cap_factor=cap_factor,
+            sale_prices=(0.8, 0.7, 0.6, 0.5),
+        )
+        fits[cap_factor] = fit_panel(panel).elasticity
+    assert panel.censored.sum() / panel.featured.sum() > 0.5
+    for group in (elasticity < -2, elasticity > -2):
+        uncensored, censored = (np.median(fits[k][group] - elasticity[group]) for k in (np.inf, 0.9))
+        assert abs(uncensored) < 0.25  # pooling toward the category's mean, nothing more
+        assert censored == pytest.approx(uncensored, abs=0.05)

@@ -30,6 +30,7 @@ from tools.demand import (
     sales_evidence,
     save_demand_model,
 )
+from tools.forecast_guard import forecast_evidence, guard_caps
 from tools.plan_report import plan_table
 from tools.planning import PlanProposal, PlanRequest, propose_plan, save_proposal
 from tools.plans import load_plan
@@ -216,3 +217,21 @@ def test_sales_evidence_by_hand() -> None:
     assert np.isnan(ev[1, 2])  # never promoted
     weekly = dataclasses.replace(panel, period_days=7)
     np.testing.assert_allclose(sales_evidence(weekly)[0], [17 / 4 / 7, 5 / 7, 9 / 7])  # the last 4 weeks
+
+
+def test_a_promotion_that_sold_little_does_not_cap_below_the_best_ordinary_day(
+    tier_shop: sessionmaker[Session],
+) -> None:
+    """A SKU once featured on a day it sold nothing (best promotion day 0) that sells 7 on a good ordinary
+    day: its sale is compared with the 7, the most it ever sold, and capped at 3 x 7, not at one unit."""
+    with tier_shop() as session:
+        model = load_latest_demand_model(session)
+    assert model is not None
+    evidence = model.evidence.copy()
+    row = model.rows([SKUS[0]])[0]
+    evidence[row] = [1.0, 7.0, 0.0]
+    model = dataclasses.replace(model, evidence=evidence)
+    assert guard_caps(model, [SKUS[0]], 3.0).tolist() == [21]
+    ev = forecast_evidence(model, SKUS[0], 10.0, 3.0, 21)
+    assert ev is not None and not ev.flagged
+    assert ev.compared_with == "best ordinary day" and ev.best_promotion_day == 0.0

@@ -22,7 +22,7 @@ from assistant.slack.render import APPROVE_ACTION, revision_message
 from cli import app
 from db.engine import make_engine, make_session_factory
 from db.job_lock import JobLocked, exclusive_job
-from db.models import AuditLog, FlashSalePlan, KpiResult, PlanEvent, PlanStatus, Product
+from db.models import AuditLog, FlashSalePlan, KpiResult, OrderLine, PlanEvent, PlanStatus, Product
 from tests.conftest import DEMO_SHOP_CONFIG
 from tools.demand import fit_demand_model, save_demand_model
 from tools.intraday import IntradayProfile, posterior_rate, shop_profile
@@ -505,3 +505,36 @@ def test_a_replan_posted_to_slack_carries_the_revisions_approve_button() -> None
     assert "revision 2" in text and "ended for the rest of the day" in text and "<!channel>" not in text
     (button,) = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
     assert button["value"] == "9" and button["action_id"] == APPROVE_ACTION
+
+
+def test_stock_lost_to_a_supply_problem_stays_lost_in_later_plays(
+    demo_shop_copy: Any, tmp_path: Path
+) -> None:
+    """A supply problem at 12:00 that leaves none of a SKU's stock: a play to 14:00 sells nothing of it after
+    noon, and neither does the next play, to the end of the day (the lost stock is not found again)."""
+    with demo_shop_copy.session_factory.begin() as s:
+        model = fit_demand_model(s)
+        cand = build_candidates(s, SALE_DATE, model)
+        result = optimize_plan(cand, PlanConstraints(slots=5), None, SolverOptions(deterministic=True))
+        plan_id = save_draft_plan(s, result, sale_date=SALE_DATE, inputs=candidate_inputs(cand))
+        approve_plan(s, plan_id, "Dana", now=NOW)
+        publish_plan(s, plan_id, actor="Dana", now=NOW, out_dir=tmp_path, currency="EUR")
+        sku = max(result.items, key=lambda it: it.allocated_units).sku
+        shock = IntradayShock("supply_problem", 12, (sku,), stock_left=0.0)
+        play_live_sale(s, plan_id, 14, now=NOW, shocks=[shock])
+        play_live_sale(s, plan_id, 24, now=NOW)
+    noon = dt.datetime.combine(SALE_DATE, dt.time(12))
+    with demo_shop_copy.session_factory() as s:
+        before, after = (
+            s.scalar(
+                select(func.coalesce(func.sum(OrderLine.qty), 0)).where(
+                    OrderLine.sku == sku, OrderLine.ts >= start, OrderLine.ts < end
+                )
+            )
+            for start, end in (
+                (dt.datetime.combine(SALE_DATE, dt.time.min), noon),
+                (noon, noon + dt.timedelta(hours=12)),
+            )
+        )
+    assert before > 0
+    assert after == 0

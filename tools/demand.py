@@ -30,7 +30,7 @@ import datetime as dt
 import math
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -500,19 +500,26 @@ def _fit_category_pooled(
 
 
 def _sku_regression(
-    y: FloatArray, years: FloatArray, logrel: FloatArray, offset: FloatArray
+    y: FloatArray,
+    years: FloatArray,
+    logrel: FloatArray,
+    offset: FloatArray,
+    featured: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray] | None:
-    """Per-SKU quasi-Poisson GLM y ~ 1 + years + log(p/ref) with an offset; (params, se) or None."""
+    """Per-SKU quasi-Poisson GLM y ~ 1 + years + log(p/ref) [+ featured] with an offset; (params, se) of
+    the first three, or None. With ``featured`` the SKU's sale days get their own lift, so that its
+    elasticity comes from its price changes alone."""
 
-    x = np.column_stack([np.ones_like(years), years, logrel])
+    columns = [np.ones_like(years), years, logrel] + ([featured] if featured is not None else [])
+    x = np.column_stack(columns)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset).fit(scale="X2", maxiter=50)
     except (ValueError, np.linalg.LinAlgError, FloatingPointError):
         return None
-    params = np.asarray(res.params, dtype=np.float64)
-    se = np.asarray(res.bse, dtype=np.float64)
+    params = np.asarray(res.params, dtype=np.float64)[:3]
+    se = np.asarray(res.bse, dtype=np.float64)[:3]
     if not (np.all(np.isfinite(params)) and np.all(np.isfinite(se))):
         return None
     return params, se
@@ -645,7 +652,7 @@ def _flash_lifts(
     return per_sku, estimates
 
 
-#: Uncensored promoted periods a SKU needs before its own lift is estimated (and pooled toward its group's).
+#: Promoted periods a SKU needs before its own lift is estimated (and pooled toward its group's).
 MIN_SKU_PROMOTED_PERIODS = 8
 
 
@@ -656,10 +663,12 @@ def _sku_lifts(
     group_of: NDArray[np.int64],
     group_log_lift: FloatArray,
 ) -> FloatArray:
-    """Per-SKU log lifts: each SKU with at least :data:`MIN_SKU_PROMOTED_PERIODS` promoted periods (sold-out
-    ones left out: they only bound demand) gets its own Poisson estimate shrunk toward its group's lift by
-    empirical Bayes (the between-SKU variance of the group by the method of moments); the others keep the
-    group's lift. A shop that promotes each SKU a handful of times keeps its group lifts."""
+    """Per-SKU log lifts: each SKU with at least :data:`MIN_SKU_PROMOTED_PERIODS` promoted periods gets its
+    own Poisson estimate shrunk toward its group's lift by empirical Bayes (the between-SKU variance of the
+    group by the method of moments); the others keep the group's lift. A shop that promotes each SKU a
+    handful of times keeps its group lifts. Sold-out periods count at their imputed demand (``y`` holds
+    ``E[D | D >= cap]`` there, the EM step): leaving them out would keep only the periods whose demand
+    happened to be low, a lift biased toward none."""
     out = group_log_lift[group_of].astype(np.float64).copy()
     counts = (intensity > 0).sum(axis=1)
     rows = np.flatnonzero(counts >= MIN_SKU_PROMOTED_PERIODS)
@@ -694,7 +703,12 @@ def _pool_with_se(estimates: FloatArray, se: FloatArray) -> tuple[float, float, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = combine_effects(estimates[ok], se[ok] ** 2, method_re="dl")
-    return float(res.mean_effect_re), float(max(res.tau2, 0.0)), float(res.sd_eff_w_re)
+    if not res.tau2 > 0:
+        # Q below its degrees of freedom: DerSimonian-Laird's variance is zero and the random-effects mean is
+        # the fixed-effect one (statsmodels leaves tau² negative and weights with it, off the estimates'
+        # range).
+        return float(res.mean_effect_fe), 0.0, float(res.sd_eff_w_fe)
+    return float(res.mean_effect_re), float(res.tau2), float(res.sd_eff_w_re)
 
 
 def fit_demand_model(
@@ -845,64 +859,86 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
         cat_fits[c] = fit
         tick("category regressions")
 
-    # Stage 2: per-SKU elasticity and trend regressions with the category's weekday and lift as offsets.
+    # Stage 2: per-SKU elasticity and trend regressions with the category's weekday and lift as offsets;
+    # a SKU promoted often enough for its own lift (stage 4) gets its own sale-day term instead, so that a
+    # lift unlike its category's does not pass for a price response.
     dow_of = np.array([cat_fits[c].dow for c in range(len(cats))])  # (C, 7)
     lift_c = np.array([cat_fits[c].lift for c in range(len(cats))])
     own = np.full((n, 3), np.nan)
     own_se = np.full((n, 3), np.nan)
     weekday = panel.weekday
-    for i in range(n):
-        c = cat_of[i]
-        act = panel.active[i]
-        lr = logrel[i, act]
-        if selling_days[i] >= MIN_FIT_DAYS and np.ptp(lr) > 1e-3:
-            offset = dow_of[c, weekday[act]] + lift_c[c] * panel.featured[i, act] + sig[i, act]
-            res = _sku_regression(y[i, act], years[act], lr, offset)
-            if res is not None:
-                own[i], own_se[i] = res
-        tick("SKU regressions")
+
+    def own_slopes(skus: Iterable[int], count: bool) -> None:
+        for i in skus:
+            c = cat_of[i]
+            act = panel.active[i]
+            lr = logrel[i, act]
+            if selling_days[i] >= MIN_FIT_DAYS and np.ptp(lr) > 1e-3:
+                feat = panel.featured[i, act]
+                promoted = feat > 0
+                own_lift = (
+                    promoted.sum() >= MIN_SKU_PROMOTED_PERIODS
+                    and (~promoted).sum() >= MIN_FIT_DAYS
+                    and np.ptp(lr[~promoted]) > 1e-3
+                )
+                offset = dow_of[c, weekday[act]] + (0.0 if own_lift else lift_c[c] * feat) + sig[i, act]
+                res = _sku_regression(y[i, act], years[act], lr, offset, feat if own_lift else None)
+                if res is not None:
+                    own[i], own_se[i] = res
+            if count:
+                tick("SKU regressions")
+
+    own_slopes(range(n), count=True)
 
     # Stage 3: empirical-Bayes pooling of elasticities and trends toward their category.
-    elasticity = np.empty(n)
-    weight = np.zeros(n)
-    trend = np.empty(n)
-    category_params: dict[str, dict[str, Any]] = {}
-    group_e = _group_elasticities(own, own_se, cat_of, [cat_fits[c].elasticity for c in range(len(cats))])
-    elasticity_at_bound = [cats[c] for c, (_, _, at_bound) in enumerate(group_e) if at_bound]
-    for c, name in enumerate(cats):
-        members = np.flatnonzero(cat_of == c)
-        e_hat, e_se = own[members, 2], own_se[members, 2]
-        pooled_e = cat_fits[c].elasticity
-        mean_e, tau2_e, _ = group_e[c]
-        w = np.where(np.isfinite(e_se), tau2_e / (tau2_e + np.where(np.isfinite(e_se), e_se, 1.0) ** 2), 0.0)
-        w = np.where(np.isfinite(e_hat), w, 0.0)
-        elasticity[members] = np.clip(mean_e + w * (np.nan_to_num(e_hat) - mean_e), *ELASTICITY_RANGE)
-        weight[members] = w
-        t_hat, t_se = own[members, 1], own_se[members, 1]
-        sku_trends = np.array([cat_fits[c].sku_trend.get(int(i), np.nan) for i in members])
-        prior_t = float(np.nanmedian(sku_trends)) if np.isfinite(sku_trends).any() else 0.0
-        mean_t, tau2_t = _pool(t_hat, t_se, prior_mean=prior_t)
-        if not np.isfinite(mean_t):
-            mean_t = prior_t
-        wt = np.where(np.isfinite(t_se), tau2_t / (tau2_t + np.where(np.isfinite(t_se), t_se, 1.0) ** 2), 0.0)
-        wt = np.where(np.isfinite(t_hat), wt, 0.0)
-        trend[members] = mean_t + wt * (np.nan_to_num(t_hat) - mean_t)
-        category_params[name] = {
-            "dow": [float(v) for v in cat_fits[c].dow],
-            "elasticity": mean_e,
-            "elasticity_pooled_glm": pooled_e,
-            "elasticity_tau2": tau2_e,
-            "trend": mean_t,
-            "trend_tau2": tau2_t,
-        }
+    def pooled_slopes() -> tuple[FloatArray, FloatArray, FloatArray, dict[str, dict[str, Any]], list[str]]:
+        elasticity = np.empty(n)
+        weight = np.zeros(n)
+        trend = np.empty(n)
+        params: dict[str, dict[str, Any]] = {}
+        group_e = _group_elasticities(own, own_se, cat_of, [cat_fits[c].elasticity for c in range(len(cats))])
+        at_bound = [cats[c] for c, (_, _, bound) in enumerate(group_e) if bound]
+        for c, name in enumerate(cats):
+            members = np.flatnonzero(cat_of == c)
+            e_hat, e_se = own[members, 2], own_se[members, 2]
+            mean_e, tau2_e, _ = group_e[c]
+            se_e = np.where(np.isfinite(e_se), e_se, 1.0)
+            w = np.where(np.isfinite(e_se) & np.isfinite(e_hat), tau2_e / (tau2_e + se_e**2), 0.0)
+            elasticity[members] = np.clip(mean_e + w * (np.nan_to_num(e_hat) - mean_e), *ELASTICITY_RANGE)
+            weight[members] = w
+            t_hat, t_se = own[members, 1], own_se[members, 1]
+            sku_trends = np.array([cat_fits[c].sku_trend.get(int(i), np.nan) for i in members])
+            prior_t = float(np.nanmedian(sku_trends)) if np.isfinite(sku_trends).any() else 0.0
+            mean_t, tau2_t = _pool(t_hat, t_se, prior_mean=prior_t)
+            if not np.isfinite(mean_t):
+                mean_t = prior_t
+            se_t = np.where(np.isfinite(t_se), t_se, 1.0)
+            wt = np.where(np.isfinite(t_se) & np.isfinite(t_hat), tau2_t / (tau2_t + se_t**2), 0.0)
+            trend[members] = mean_t + wt * (np.nan_to_num(t_hat) - mean_t)
+            params[name] = {
+                "dow": [float(v) for v in cat_fits[c].dow],
+                "elasticity": mean_e,
+                "elasticity_pooled_glm": cat_fits[c].elasticity,
+                "elasticity_tau2": tau2_e,
+                "trend": mean_t,
+                "trend_tau2": tau2_t,
+            }
+        return elasticity, weight, trend, params, at_bound
+
+    elasticity, weight, trend, category_params, elasticity_at_bound = pooled_slopes()
     tick("pooling")
 
     # Stage 4: per-SKU level given the pooled slopes (Poisson MLE of the intercept, closed form), each SKU's
     # category's flash lift (shrunk toward the shop's), and the NB dispersion per category.
-    # Then sold-out sale days are re-imputed under the fitted negative binomial and stage 4 repeated (EM).
-    no_lift = (
-        dow_of[cat_of][:, weekday] + trend[:, None] * years[None, :] + elasticity[:, None] * logrel + sig
-    )
+    # Then sold-out sale days are re-imputed under the fitted negative binomial, the slopes of the SKUs with
+    # sold-out days refitted on the imputed demand (stages 2 and 3), and stage 4 repeated (EM).
+    def log_no_lift() -> FloatArray:
+        return np.asarray(
+            dow_of[cat_of][:, weekday] + trend[:, None] * years[None, :] + elasticity[:, None] * logrel + sig
+        )
+
+    no_lift = log_no_lift()
+    censored_skus = np.flatnonzero(censored.any(axis=1))
     act = panel.active
     usable = act & ~censored
     lift_log = lift_c[cat_of].copy()
@@ -916,7 +952,7 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
             lift_log, lifts = _flash_lifts(y, intensity, level[:, None] + no_lift, cat_of, len(cats))
             lift_log = _sku_lifts(
                 y,
-                np.where(censored, 0.0, intensity),
+                intensity,
                 level[:, None] + no_lift,
                 cat_of,
                 np.array([est.log_lift for est in lifts]),
@@ -930,6 +966,9 @@ def _fit_panel(panel: SalesPanel, progress: ProgressCallback | None, started: fl
             break
         r_idx, t_idx = np.nonzero(censored)
         y[r_idx, t_idx] = _censored_mean(mu_all[r_idx, t_idx], panel.cap[r_idx, t_idx], dispersion[r_idx])
+        own_slopes(censored_skus, count=False)
+        elasticity, weight, trend, category_params, elasticity_at_bound = pooled_slopes()
+        no_lift = log_no_lift()
     for c, name in enumerate(cats):
         r_c = float(dispersion[cat_of == c][0]) if (cat_of == c).any() else np.inf
         est = lifts[c]

@@ -2,11 +2,13 @@
 
 A forecast is compared with what the SKU sold in the demand model's window: its recent mean, its best
 ordinary day and its best promotion day (all in units per day; a weekly history counts a seventh of each
-week). The *comparable* day of a sale item is its best promotion day, or its best ordinary day when it was
-never promoted. A forecast above ``factor`` times the comparable day (default :data:`GUARD_FACTOR`) is
-flagged, and the stock allocated to it is capped at ``ceil(factor x comparable day)`` units (at least one)
-before the optimiser runs, so the plan's expected sales and profit stay within that bound too. A user who
-trusts the forecast turns the cap off (``PlanRequest.guard_cap``); the flags stay.
+week). The *comparable* day of a sale item is the most it sold on a day: its best promotion day, or its best
+ordinary day where that sold more (a promotion that sold little, or nothing, is no bound below an ordinary
+day) or it was never promoted. A forecast above ``factor`` times the comparable day (default
+:data:`GUARD_FACTOR`) is flagged, and the stock allocated to it is capped at ``ceil(factor x comparable
+day)`` units (at least one) before the optimiser runs, so the plan's expected sales and profit stay within
+that bound too. A user who trusts the forecast turns the cap off (``PlanRequest.guard_cap``); the flags
+stay.
 """
 
 from __future__ import annotations
@@ -44,15 +46,20 @@ class ForecastEvidence(BaseModel):
     @property
     def comparable_ratio(self) -> float | None:
         """The forecast over the comparable day (None: the SKU sold nothing to compare with)."""
-        if self.best_promotion_day is not None:
+        if self.compared_with == "best promotion day":
             return self.ratio_to_best_promotion
         return self.ratio_to_best_ordinary
 
+    @property
+    def comparable_day(self) -> float:
+        """The units of the comparable day."""
+        if self.compared_with == "best promotion day" and self.best_promotion_day is not None:
+            return self.best_promotion_day
+        return self.best_ordinary_day
+
     def summary(self) -> str:
         """One line for a person: the forecast, the comparable day and the ratio."""
-        comparable = self.best_promotion_day
-        if comparable is None:
-            comparable = self.best_ordinary_day
+        comparable = self.comparable_day
         ratio = self.comparable_ratio
         ratio_text = f"{ratio:.1f}x" if ratio is not None else "no sales to compare"
         cap = f"; allocation capped at {self.cap_units:,}" if self.cap_units is not None else "; not capped"
@@ -69,9 +76,11 @@ def _ratio(forecast: float, base: float | None) -> float | None:
 
 
 def comparable_days(model: DemandModel, skus: list[str]) -> NDArray[np.float64]:
-    """Each SKU's comparable day (units): best promotion day, else best ordinary day; NaN when unknown."""
+    """Each SKU's comparable day (units): the larger of its best promotion and best ordinary days (the best
+    ordinary day when never promoted); NaN when unknown."""
     ev = model.evidence[model.rows(skus)]
-    return np.asarray(np.where(np.isfinite(ev[:, 2]), ev[:, 2], ev[:, 1]), dtype=np.float64)
+    promoted = np.isfinite(ev[:, 2])
+    return np.asarray(np.where(promoted, np.fmax(ev[:, 2], ev[:, 1]), ev[:, 1]), dtype=np.float64)
 
 
 def guard_caps(model: DemandModel, skus: list[str], factor: float) -> IntArray:
@@ -91,7 +100,8 @@ def forecast_evidence(
     if not math.isfinite(best_ordinary):
         return None
     promoted = math.isfinite(best_promotion)
-    comparable = best_promotion if promoted else best_ordinary
+    by_promotion = promoted and best_promotion >= best_ordinary
+    comparable = best_promotion if by_promotion else best_ordinary
     return ForecastEvidence(
         sku=sku,
         basis="weekly sales / 7" if model.period_days == 7 else "daily sales",
@@ -102,7 +112,7 @@ def forecast_evidence(
         ratio_to_recent=_ratio(forecast_units, recent if math.isfinite(recent) else None),
         ratio_to_best_ordinary=_ratio(forecast_units, best_ordinary),
         ratio_to_best_promotion=_ratio(forecast_units, best_promotion if promoted else None),
-        compared_with="best promotion day" if promoted else "best ordinary day",
+        compared_with="best promotion day" if by_promotion else "best ordinary day",
         factor=factor,
         flagged=forecast_units > factor * comparable + 1e-9,
         cap_units=cap_units,

@@ -3,7 +3,8 @@
 Each call plays the hours from where the last one stopped up to ``until_hour`` with the prices and stock of
 the revision that is live at that moment, so a sale can be played to 10:00, re-planned, the revision
 approved and published, and played on to 24:00. Shocks (a competitor's cut, a viral SKU, a supply
-problem) are stored with the play that brought them and apply to every later hour. The draws are fixed
+problem) are stored with the play that brought them and apply to every later hour; so is the stock a supply
+problem took, which later plays do not find again. The draws are fixed
 by the seed and the date: replaying the same prices gives the same customers.
 """
 
@@ -74,6 +75,17 @@ def _stored_shocks(session: Session, plan_id: int) -> list[IntradayShock]:
     ]
 
 
+def _stored_losses(session: Session, plan_id: int) -> dict[str, int]:
+    """Units per SKU that earlier plays lost to supply problems (gone from the stock for the rest of the day,
+    whichever revision is live)."""
+    lost: dict[str, int] = {}
+    for event in plan_history(session, plan_id):
+        if event.action == "simulate":
+            for sku, units in (event.detail.get("lost") or {}).items():
+                lost[sku] = lost.get(sku, 0) + int(units)
+    return lost
+
+
 def play_live_sale(
     session: Session,
     plan_id: int,
@@ -120,8 +132,16 @@ def play_live_sale(
         ],
         dtype=np.int64,
     )
-    left = np.array([max(int(items[s].allocated_units) - sold[s], 0) if s in items else 0 for s in all_skus])
-    units, _ = play_hours(day, price, left, start, until_hour)
+    lost_before = _stored_losses(session, plan_id)
+    left = np.array(
+        [
+            max(int(items[s].allocated_units) - sold[s] - lost_before.get(s, 0), 0) if s in items else 0
+            for s in all_skus
+        ],
+        dtype=np.int64,
+    )
+    units, left_after = play_hours(day, price, left, start, until_hour)
+    lost_now = left - units.sum(axis=1) - left_after
     rng = np.random.default_rng(
         np.random.SeedSequence([world.config.seed, STREAM_PLAY, seed, plan.sale_date.toordinal(), start])
     )
@@ -161,6 +181,7 @@ def play_live_sale(
             "from_hour": start,
             "until_hour": until_hour,
             "units": int(units.sum()),
+            "lost": {s: int(n) for s, n in zip(all_skus, lost_now.tolist(), strict=True) if n > 0},
             "shocks": [
                 {
                     "kind": s.kind,
