@@ -44,8 +44,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import math
-import os
-import platform
 import shlex
 import sys
 import time
@@ -59,6 +57,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from db.engine import make_engine, make_session_factory
 from db.models import SimSkuTruth
+from evals.timing import machine
 from tools.backtest import _elasticity_scores
 from tools.demand import DemandModel, refresh_demand_model
 from tools.forecast import ForecastGrid
@@ -327,16 +326,6 @@ def run_loop(
 # ---- the report --------------------------------------------------------------------------------------------
 
 
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _fmt(value: float, spec: str = ".3f") -> str:
     return "n/a" if not math.isfinite(value) else format(value, spec)
 
@@ -521,7 +510,7 @@ def report(result: LoopResult, world: World, args: argparse.Namespace, wall_s: f
         f"Goal (errors fall, share rises over the {len(result.days)} days): {'PASS' if overall else 'MISS'}"
     )
     print()
-    print(f"Machine: {_cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"Machine: {machine()}")
     print(f"Wall time: {wall_s:.1f} s ({np.mean([r.fit_s for r in result.days]):.1f} s a fit on average)")
     print(f"Command: {command}")
 

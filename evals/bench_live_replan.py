@@ -50,8 +50,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
-import platform
 import sys
 import time
 from collections.abc import Sequence
@@ -61,6 +59,7 @@ from numpy.typing import NDArray
 from rich.console import Console
 from rich.table import Table
 
+from evals.timing import machine
 from tools.forecast import ForecastGrid
 from tools.intraday import IntradayProfile
 from tools.optimizer import (
@@ -420,19 +419,6 @@ def run_day(  # noqa: PLR0917
 
 
 # ---- the report --------------------------------------------------------------------------------------------
-
-
-def machine() -> str:
-    model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{model or 'unknown CPU'}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def money(cents: float) -> str:
