@@ -25,7 +25,7 @@ from db.job_lock import JobLocked, exclusive_job
 from db.models import AuditLog, FlashSalePlan, KpiResult, OrderLine, PlanEvent, PlanStatus, Product
 from tests.conftest import DEMO_SHOP_CONFIG
 from tools.demand import fit_demand_model, save_demand_model
-from tools.intraday import IntradayProfile, posterior_rate, shop_profile
+from tools.intraday import IntradayProfile, clumping, posterior_rate, shop_profile
 from tools.lifecycle import approve_plan, cancel_plan, get_plan_row, move_plan
 from tools.live_status import live_status
 from tools.optimizer import Candidates, ObjectiveWeights, PlanConstraints, SolverOptions, optimize_plan
@@ -371,6 +371,21 @@ def test_posterior_moves_toward_the_sales_by_their_weight() -> None:
     assert post[0] == pytest.approx(10.0)  # nothing observed: the prior
     assert post[1] == pytest.approx((2 + 40) / (2 / 10 + 0.5))  # 60: most of the way to 40 / 0.5 = 80
     assert post[2] == pytest.approx(10.0) and np.isinf(shape[2])  # a Poisson forecast has no prior spread
+
+
+def test_units_that_come_in_clumps_count_for_less_in_the_posterior() -> None:
+    """Units that arrive several to a line (or basket) are less news than as many single units: with a
+    clumping of 2 (the sum of squared quantities over their sum) the sales so far count half, and the
+    forecast's overdispersion that clumping alone explains is no day-to-day spread of the rate: a forecast
+    whose whole overdispersion is clumping stays where it is, whatever sold."""
+    mu, r = np.array([10.0]), np.array([2.0])
+    post, _ = posterior_rate(mu, r, np.array([40.0]), np.array([0.5]), clumping=2.0)
+    r_day = 1 / (1 / 2.0 - (2.0 - 1) / 10.0)  # 2.5: the rate's own spread, without the clumping's
+    assert post[0] == pytest.approx((r_day + 40 / 2) / (r_day / 10 + 0.5 / 2))
+    only_clumps = np.array([10.0 / (2.0 - 1)])  # 1/r = (clumping - 1) / mu: all of it is clumping
+    post, _ = posterior_rate(mu, only_clumps, np.array([40.0]), np.array([0.5]), clumping=2.0)
+    assert post[0] == pytest.approx(10.0)
+    assert clumping(np.array([1, 1, 1, 1])) == 1.0 and clumping(np.array([1, 3])) == pytest.approx(2.5)
 
 
 def test_the_shops_intraday_profile_is_measured_from_its_orders(demo_shop: Any) -> None:

@@ -224,7 +224,9 @@ def live_status(session: Session, plan_id: int, at: dt.datetime) -> LiveStatus:
         out_at = sold.sold_out_at.get(item.sku)
         exposure.append(profile.by(hour_of(out_at, plan.sale_date) if out_at else hour))
         n_sold.append(sold.units[item.sku])
-    post, _ = posterior_rate(np.array(prior), np.array(size), np.array(n_sold), np.array(exposure))
+    post, _ = posterior_rate(
+        np.array(prior), np.array(size), np.array(n_sold), np.array(exposure), clumping=profile.clumping
+    )
     items: list[LiveItem] = []
     for k, (item, title, _list) in enumerate(rows):
         n = n_sold[k]

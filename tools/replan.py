@@ -80,17 +80,19 @@ def rest_of_day(  # noqa: PLR0917
     pool_units: int,
     markdown_spent_cents: float = 0.0,
     options: SolverOptions | None = None,
+    clumping: float = 1.0,
 ) -> RestOfDay:
     """Re-optimise the rest of the day for the plan's SKUs ``cand`` (full-day forecast at every ladder
     price, stock as at planning), now at ladder ``levels`` (-1: not on sale) with ``sold`` units sold while
-    ``exposure`` of each SKU's day was expected, ``share_left`` of the day to come."""
+    ``exposure`` of each SKU's day was expected, ``share_left`` of the day to come; units arrive with
+    ``clumping`` (:func:`tools.intraday.posterior_rate`)."""
     n = cand.n
     levels = np.asarray(levels, dtype=np.int64)
     sold = np.asarray(sold, dtype=np.int64)
     grid = cand.grid
     at = np.where(levels >= 0, levels, 0)
     prior = grid.mean[np.arange(n), at]
-    post, size = posterior_rate(prior, grid.dispersion, sold.astype(np.float64), exposure)
+    post, size = posterior_rate(prior, grid.dispersion, sold.astype(np.float64), exposure, clumping=clumping)
     mult = np.where(prior > 0, post / np.maximum(prior, 1e-12), 1.0)
     on_hand_left = np.maximum(cand.on_hand - sold, 0)
     cap = cand.max_units if cand.max_units is not None else np.zeros(n, dtype=np.int64)
@@ -278,6 +280,7 @@ def replan_plan(
         weights,
         pool_units=pool,
         markdown_spent_cents=spent,
+        clumping=profile.clumping,
     )
     new_items, changes = _revised_items(cand, items, rest, sold, sales.revenue_cents, hour)
     result = _revised_result(rest, new_items, constraints, weights, cand)
