@@ -86,6 +86,9 @@ def _calls(deps: Deps, live: int) -> dict[str, dict[str, Any]]:
         "explain_plan": {"plan_id": closed, "sku": sku},
         "data_check": {},
         "live_sale_status": {"plan_id": live},
+        "compare_campaigns": {"plans_a": [closed], "plans_b": [closed - 1]},
+        "sale_vs_plan": {"plan_id": closed, "by": "brand"},
+        "forecast_error_trend": {"last": 4},
     }
 
 
