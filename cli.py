@@ -1231,6 +1231,25 @@ def _ladder(text: str) -> tuple[float, ...]:
         ) from None
 
 
+def _pinned_discounts(pins: list[str]) -> dict[str, float]:
+    """``SKU@40`` pins (percent off) as {SKU: 0.4}; plain SKUs are pinned at a discount the solver picks."""
+    out: dict[str, float] = {}
+    for text in pins:
+        sku, at, percent = text.partition("@")
+        if not at:
+            continue
+        try:
+            value = float(percent.strip().rstrip("%"))
+        except ValueError:
+            value = -1.0
+        if not (sku.strip() and 0 <= value < 100):
+            raise typer.BadParameter(
+                f"{text!r}: write SKU@PERCENT, e.g. {sku or 'SKU-00042'}@40 for 40 % off", param_hint="--pin"
+            )
+        out[sku.strip()] = value / 100
+    return out
+
+
 plan_app = typer.Typer(
     help="Plan tomorrow's flash sale (the options below, no command), then take the plan through its life: "
     "approve, publish, watch, re-plan the rest of the day, close. Approving, publishing and closing are a "
@@ -1256,7 +1275,10 @@ def plan(  # noqa: PLR0917
     category_max: int | None = typer.Option(None, min=0, help="Most SKUs per category."),
     brand_max: int | None = typer.Option(None, min=0, help="Most SKUs per brand."),
     match_competitor: bool = typer.Option(False, help="Sale price at or below the competitor's price."),
-    pin: list[str] = typer.Option([], help="SKU that must be in the sale (repeatable)."),
+    pin: list[str] = typer.Option(
+        [],
+        help="SKU that must be in the sale (repeatable); SKU@40 pins it at 40 % off (a step of the ladder).",
+    ),
     exclude: list[str] = typer.Option([], help="SKU that must stay out (repeatable)."),
     time_limit: float = typer.Option(30.0, min=0.1, max=600, help="Solver time limit in seconds."),
     gap: float = typer.Option(0.001, min=0.0, max=0.5, help="Stop within this relative gap of the LP bound."),
@@ -1302,7 +1324,8 @@ def plan(  # noqa: PLR0917
         default_category_max=category_max,
         default_brand_max=brand_max,
         match_competitor=match_competitor,
-        pinned=tuple(pin),
+        pinned=tuple(p.partition("@")[0].strip() for p in pin),
+        pinned_discounts=_pinned_discounts(pin),
         excluded=tuple(exclude),
         time_limit_s=time_limit,
         relative_gap=gap,

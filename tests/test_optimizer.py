@@ -321,3 +321,41 @@ def test_bad_inputs_are_rejected() -> None:
         optimize_plan(cand, PlanConstraints(pinned=["nope"]))
     with pytest.raises(InvalidPlanInput, match="strictly increasing"):
         synthetic_candidates(5, ladder=(0.3, 0.1))
+
+
+def test_a_sku_pinned_at_a_discount_goes_on_sale_at_that_discount() -> None:
+    """ "Put SKU Y at 50 % off: what happens to the plan?" The pinned SKU is in the plan at exactly that
+    ladder step, whatever the solver would have chosen, and the rest of the plan is optimal around it."""
+    cand = synthetic_candidates(100, seed=6)
+    base = optimize_plan(cand, PlanConstraints(slots=5), ObjectiveWeights(), EXACT)
+    item = base.items[0]
+    other = next(d for d in cand.ladder if abs(d - item.discount) > 1e-9)
+    cons = PlanConstraints(slots=5, pinned_discounts={item.sku: other})
+    assert cons.pinned == [item.sku]  # pinning at a discount pins
+    result = optimize_plan(cand, cons, ObjectiveWeights(), EXACT)
+    pinned = next(i for i in result.items if i.sku == item.sku)
+    assert pinned.discount == pytest.approx(other)
+    assert result.objective <= base.objective + 1e-6
+    outsider = next(r.sku for r in base.reasons if r.code == "slots")
+    alt = what_if(
+        cand, PlanConstraints(slots=5), ObjectiveWeights(), EXACT, base=base, pin=outsider, pin_discount=other
+    )
+    assert alt.alternative is not None and f"pin {outsider} at {other:.0%} off" in alt.change
+    assert next(i for i in alt.alternative.items if i.sku == outsider).discount == pytest.approx(other)
+
+
+def test_a_pinned_discount_off_the_ladder_or_against_a_rule_is_named() -> None:
+    cand = tiny(1, n=8)
+    with pytest.raises(InvalidPlanInput, match=r"20% off.*not a step of the ladder \(10%, 30%, 50%\)"):
+        optimize_plan(
+            cand, PlanConstraints(slots=3, pinned_discounts={cand.skus[2]: 0.2}), ObjectiveWeights(), EXACT
+        )
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        PlanConstraints(pinned_discounts={cand.skus[2]: 40})
+    with pytest.raises(ValueError, match="both pinned and excluded"):
+        PlanConstraints(pinned_discounts={cand.skus[2]: 0.3}, excluded=[cand.skus[2]])
+    cons = PlanConstraints(slots=3, min_item_margin=0.9, pinned_discounts={cand.skus[2]: 0.5})
+    with pytest.raises(InfeasiblePlan) as info:
+        optimize_plan(cand, cons, ObjectiveWeights(), EXACT)
+    message = str(info.value)
+    assert cand.skus[2] in message and "pinned at 50 % off" in message and "90% floor" in message

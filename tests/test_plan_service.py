@@ -211,3 +211,42 @@ def test_the_plan_table_fits_the_terminal_and_cuts_no_figure(
     for item in plan.items:  # every SKU and its whole category name on one line
         row = next(line for line in table.splitlines() if line.lstrip().startswith(item.sku))
         assert f" {item.category} " in f" {row} " and "…" not in row
+
+
+def test_a_sku_pinned_at_a_discount_through_the_cli_and_the_assistant(
+    demo_shop_copy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A merchandiser's "put SKU Y at 10 % off: what happens to the plan's margin?". `plan --pin SKU@10`
+    saves it at 10 % off; the assistant's what_if gives the plan with it pinned there beside the optimal
+    one; a pin that is not SKU@PERCENT is refused with the form to use."""
+    shop = demo_shop_copy
+    monkeypatch.setenv("DATABASE_URL", shop.url)
+    monkeypatch.delenv("FLASHSALE_TODAY", raising=False)
+    out = CliRunner().invoke(app, ["plan", "--date", TOMORROW.isoformat(), "--slots", "6"])
+    assert out.exit_code == 0, out.output
+    with shop.session_factory() as s:
+        base = load_plan(s, _saved_plan_id(out.output))
+    sku = base.items[0].sku
+    other = 0.1 if abs(base.items[0].discount - 0.1) > 1e-9 else 0.2  # shallow: above cost
+    out = CliRunner().invoke(
+        app, ["plan", "--date", TOMORROW.isoformat(), "--slots", "6", "--pin", f"{sku}@{other * 100:g}"]
+    )
+    assert out.exit_code == 0, out.output
+    with shop.session_factory() as s:
+        pinned = load_plan(s, _saved_plan_id(out.output))
+    assert next(i for i in pinned.items if i.sku == sku).discount == pytest.approx(other)
+    assert pinned.expected_profit_cents <= base.expected_profit_cents
+
+    tools = {
+        t.name: t
+        for t in build_tools(make_deps(Settings(), shop.session_factory, actor="ana", channel="cli"))
+    }
+    raw = tools["what_if"].invoke(
+        {"slots": 6, "sale_date": TOMORROW.isoformat(), "pin": sku, "pin_discount": other}
+    )
+    data = json.loads(raw)
+    assert f"at {other:.0%} off" in data["change"]
+    assert data["alternative"] is not None
+
+    bad = CliRunner().invoke(app, ["plan", "--date", TOMORROW.isoformat(), "--pin", f"{sku}@lots"])
+    assert bad.exit_code != 0 and "SKU@PERCENT" in bad.output

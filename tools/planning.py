@@ -80,6 +80,10 @@ class PlanRequest(BaseModel):
     default_brand_max: int | None = Field(None, ge=0, description="Most SKUs of any other brand.")
     match_competitor: bool = Field(False, description="Sale price at or below the competitor's price.")
     pinned: tuple[str, ...] = Field((), description="SKUs that must be in the sale.")
+    pinned_discounts: dict[str, float] = Field(
+        default_factory=dict,
+        description="SKUs that must be in the sale at this ladder discount (0.4 = 40 % off).",
+    )
     excluded: tuple[str, ...] = Field((), description="SKUs that must stay out.")
     weights: ObjectiveWeights = Field(default_factory=ObjectiveWeights)
     assume_stock: int | None = Field(
@@ -118,6 +122,7 @@ class PlanRequest(BaseModel):
             min_plan_margin=self.min_plan_margin,
             match_competitor=self.match_competitor,
             pinned=list(self.pinned),
+            pinned_discounts=dict(self.pinned_discounts),
             excluded=list(self.excluded),
         )
 
@@ -224,7 +229,7 @@ def _evidence(
 
 
 def _check_skus(session: Session, request: PlanRequest) -> None:
-    for sku in (*request.pinned, *request.excluded):
+    for sku in (*request.pinned, *request.pinned_discounts, *request.excluded):
         get_product(session, sku)
 
 
@@ -324,10 +329,12 @@ def compare_plans(
     *,
     today: dt.date,
     pin: str | None = None,
+    pin_discount: float | None = None,
     exclude: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> PlanComparison:
-    """The plan of ``request`` beside the plan with one SKU pinned or excluded, or constraints changed."""
+    """The plan of ``request`` beside the plan with one SKU pinned (at ``pin_discount``, or at a discount
+    the solver picks) or excluded, or constraints changed."""
     for sku in (pin, exclude):
         if sku:
             get_product(session, sku)
@@ -335,7 +342,7 @@ def compare_plans(
     inputs = plan_inputs(session, day, request.ladder, request.assume_stock)
     base = propose_plan(session, request, today=today, inputs=inputs)
     alt_constraints, change = apply_change(
-        base.request.constraints(), pin=pin, exclude=exclude, changes=changes
+        base.request.constraints(), pin=pin, pin_discount=pin_discount, exclude=exclude, changes=changes
     )
     alt_request = base.request.with_constraints(alt_constraints)
     try:

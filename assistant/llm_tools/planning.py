@@ -61,6 +61,12 @@ class PlanArgs(ToolArgs):
     pinned: list[str] = Field(
         default_factory=list, max_length=50, description="SKUs that must be in the sale."
     )
+    pinned_discounts: dict[str, float] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="SKUs that must be in the sale at a given discount, as fractions of the list price "
+        "(0.4 = 40 % off; a step of the discount ladder).",
+    )
     excluded: list[str] = Field(default_factory=list, max_length=200, description="SKUs that must stay out.")
     weight_revenue: float = Field(
         _WEIGHTS.revenue,
@@ -94,6 +100,7 @@ class PlanArgs(ToolArgs):
             default_category_max=self.default_category_max,
             match_competitor=self.match_competitor,
             pinned=tuple(self.pinned),
+            pinned_discounts=dict(self.pinned_discounts),
             excluded=tuple(self.excluded),
             weights=ObjectiveWeights(
                 revenue=self.weight_revenue, profit=self.weight_profit, clearance=self.weight_clearance
@@ -103,6 +110,12 @@ class PlanArgs(ToolArgs):
 
 class WhatIfArgs(PlanArgs):
     pin: str | None = Field(None, max_length=64, description="Force this SKU into the alternative plan.")
+    pin_discount: float | None = Field(
+        None,
+        ge=0.0,
+        lt=1.0,
+        description="With pin: the discount it must have, as a fraction (0.4 = 40 % off; a ladder step).",
+    )
     exclude: str | None = Field(None, max_length=64, description="Keep this SKU out of the alternative plan.")
     alt_slots: int | None = Field(None, ge=1, le=200, description="Slots of the alternative plan.")
     alt_min_item_margin: float | None = Field(None, ge=0.0, lt=1.0, description="Alternative item margin.")
@@ -295,9 +308,9 @@ def optimize_plan(deps: Deps, session: Session, args: PlanArgs) -> WithArtifact:
 
 @llm_tool(WhatIfArgs)
 def what_if(deps: Deps, session: Session, args: WhatIfArgs) -> WithArtifact:
-    """Compare the optimal plan with an alternative: a SKU pinned or excluded, or different slots, margin
-    or budget. Returns the change in expected profit and revenue, the SKUs added/removed, and a
-    proposal_id for each plan."""
+    """Compare the optimal plan with an alternative: a SKU pinned (optionally at a given discount) or
+    excluded, or different slots, margin or budget. Returns the change in expected profit and revenue,
+    the SKUs added/removed, and a proposal_id for each plan."""
     changes: dict[str, Any] = {}
     if args.alt_slots is not None:
         changes["slots"] = args.alt_slots
@@ -306,7 +319,13 @@ def what_if(deps: Deps, session: Session, args: WhatIfArgs) -> WithArtifact:
     if args.alt_markdown_budget is not None:
         changes["markdown_budget_cents"] = round(args.alt_markdown_budget * 100)
     c = compare_plans(
-        session, args.request(), today=deps.today(), pin=args.pin, exclude=args.exclude, changes=changes
+        session,
+        args.request(),
+        today=deps.today(),
+        pin=args.pin,
+        pin_discount=args.pin_discount,
+        exclude=args.exclude,
+        changes=changes,
     )
     d = c.difference
     view = {

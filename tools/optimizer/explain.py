@@ -67,7 +67,10 @@ def blocked_reason(
         k0 = levels[0]
         price = int(coef.prices[i, k0])
         where = _levels(cand.ladder, levels) if len(by_rule) > 1 else f"{_pct(cand.ladder[k0])} off"
-        if rule == "below_cost":
+        if rule == "pinned_level":
+            pinned_at = constraints.pinned_discounts.get(cand.skus[i])
+            parts.append(f"it is pinned at {_pct(pinned_at or 0.0)} off")
+        elif rule == "below_cost":
             parts.append(f"at {where} the price {format_cents(price)} is below its cost {format_cents(cost)}")
         elif rule == "below_floor":
             parts.append(
@@ -328,7 +331,7 @@ def _relaxations(
     if constraints.match_competitor:
         out["competitor"] = ({}, frozenset({"above_competitor"}))
     if constraints.pinned:
-        out["pinned"] = ({"pinned": []}, frozenset())
+        out["pinned"] = ({"pinned": [], "pinned_discounts": {}}, frozenset())
     return out
 
 

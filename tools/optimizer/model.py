@@ -23,6 +23,7 @@ the profit / revenue frontier.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -47,6 +48,7 @@ CLEARANCE_VALUE_OF_COST = 0.2
 #: Per-cell rules, in the order a reason names them.
 CELL_RULES: tuple[str, ...] = (
     "excluded",
+    "pinned_level",
     "no_stock",
     "below_cost",
     "below_floor",
@@ -57,6 +59,27 @@ CELL_RULES: tuple[str, ...] = (
 
 class InvalidPlanInput(FlashSaleError):
     """The optimiser's inputs are malformed (shapes, ladder, unknown SKUs)."""
+
+
+def ladder_level(ladder: Sequence[float], discount: float, sku: str) -> int:
+    """The ladder step of ``discount`` for ``sku``'s pin; :class:`InvalidPlanInput` when it is none."""
+    for k, step in enumerate(ladder):
+        if abs(step - discount) < 1e-6:
+            return k
+    steps = ", ".join(f"{d:.0%}" for d in ladder)
+    raise InvalidPlanInput(f"{sku} pinned at {discount:.0%} off: that is not a step of the ladder ({steps})")
+
+
+def _other_levels(cand: Candidates, pinned_discounts: dict[str, float]) -> BoolArray:
+    """Per cell: the SKU is pinned at another discount than this cell's."""
+    out = np.zeros((cand.n, cand.k), dtype=bool)
+    idx = cand.index()
+    for sku, discount in pinned_discounts.items():
+        if sku not in idx:
+            raise InvalidPlanInput(f"pinned SKU {sku} is not a candidate")
+        out[idx[sku]] = True
+        out[idx[sku], ladder_level(cand.ladder, discount, sku)] = False
+    return out
 
 
 class InfeasiblePlan(FlashSaleError):
@@ -193,6 +216,11 @@ class PlanConstraints(BaseModel):
         0.8, gt=0.0, lt=1.0, description="Newsvendor quantile of demand allocated to each chosen SKU."
     )
     pinned: list[str] = Field(default_factory=list, description="SKUs that must be in the sale.")
+    pinned_discounts: dict[str, float] = Field(
+        default_factory=dict,
+        description="SKUs that must be in the sale at this discount (a ladder step, 0.4 = 40 % off); "
+        "each is pinned too.",
+    )
     excluded: list[str] = Field(default_factory=list, description="SKUs that must stay out.")
 
     @field_validator("category_min", "category_max", "brand_max")
@@ -203,8 +231,17 @@ class PlanConstraints(BaseModel):
             raise ValueError(f"limits must not be negative: {bad}")
         return v
 
+    @field_validator("pinned_discounts")
+    @classmethod
+    def _fractions(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = {k: d for k, d in v.items() if not 0.0 <= d < 1.0}
+        if bad:
+            raise ValueError(f"a pinned discount is a fraction between 0 and 1 (0.4 = 40 % off): {bad}")
+        return v
+
     @model_validator(mode="after")
     def _consistent(self) -> PlanConstraints:
+        self.pinned = [*self.pinned, *(s for s in self.pinned_discounts if s not in self.pinned)]
         both = sorted(set(self.pinned) & set(self.excluded))
         if both:
             raise ValueError(f"SKUs both pinned and excluded: {', '.join(both)}")
@@ -295,6 +332,7 @@ def compute_coefficients(
     floor = cand.price_floor_cents[:, None]
     fails: dict[str, BoolArray] = {
         "excluded": np.broadcast_to(excluded[:, None], (n, k)),
+        "pinned_level": _other_levels(cand, constraints.pinned_discounts),
         "no_stock": np.broadcast_to((available < 1)[:, None], (n, k)),
         "below_cost": prices < cand.cost_cents[:, None],
         "below_floor": (floor > 0) & (prices < floor),

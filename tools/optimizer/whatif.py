@@ -36,22 +36,35 @@ def apply_change(
     constraints: PlanConstraints,
     *,
     pin: str | None = None,
+    pin_discount: float | None = None,
     exclude: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> tuple[PlanConstraints, str]:
-    """``constraints`` with one SKU pinned / excluded or fields changed, and the change in words."""
+    """``constraints`` with one SKU pinned (at ``pin_discount``, or at a discount the solver picks) or
+    excluded, or fields changed, and the change in words."""
     update: dict[str, Any] = dict(changes or {})
     words = [f"{k}={v}" for k, v in update.items()]
+    if pin_discount is not None and pin is None:
+        raise ValueError("pin_discount needs the SKU to pin (pin)")
     if pin is not None:
         update["pinned"] = [*[s for s in constraints.pinned if s != pin], pin]
         update["excluded"] = [s for s in constraints.excluded if s != pin]
-        words.append(f"pin {pin}")
+        discounts = {s: d for s, d in constraints.pinned_discounts.items() if s != pin}
+        if pin_discount is not None:
+            discounts[pin] = pin_discount
+        update["pinned_discounts"] = discounts
+        words.append(f"pin {pin}" + (f" at {pin_discount:.0%} off" if pin_discount is not None else ""))
     if exclude is not None:
         update["excluded"] = [
             *[s for s in update.get("excluded", constraints.excluded) if s != exclude],
             exclude,
         ]
         update["pinned"] = [s for s in update.get("pinned", constraints.pinned) if s != exclude]
+        update["pinned_discounts"] = {
+            s: d
+            for s, d in update.get("pinned_discounts", constraints.pinned_discounts).items()
+            if s != exclude
+        }
         words.append(f"exclude {exclude}")
     changed = PlanConstraints.model_validate({**constraints.model_dump(), **update})
     return changed, ", ".join(words) or "no change"
@@ -88,15 +101,19 @@ def what_if(
     *,
     base: PlanResult | None = None,
     pin: str | None = None,
+    pin_discount: float | None = None,
     exclude: str | None = None,
     changes: dict[str, Any] | None = None,
 ) -> WhatIfResult:
-    """Re-solve with one SKU pinned / excluded or constraint fields changed, and report the difference."""
+    """Re-solve with one SKU pinned (at ``pin_discount``, or at a discount the solver picks) or excluded,
+    or constraint fields changed, and report the difference."""
     weights = objective or ObjectiveWeights()
     options = solver_options or SolverOptions()
     if base is None:
         base = optimize_plan(candidates, constraints, weights, options)
-    alt_constraints, change = apply_change(constraints, pin=pin, exclude=exclude, changes=changes)
+    alt_constraints, change = apply_change(
+        constraints, pin=pin, pin_discount=pin_discount, exclude=exclude, changes=changes
+    )
     try:
         alt = optimize_plan(candidates, alt_constraints, weights, options)
     except InfeasiblePlan as exc:
