@@ -89,6 +89,7 @@ def _calls(deps: Deps, live: int) -> dict[str, dict[str, Any]]:
         "compare_campaigns": {"plans_a": [closed], "plans_b": [closed - 1]},
         "sale_vs_plan": {"plan_id": closed, "by": "brand"},
         "forecast_error_trend": {"last": 4},
+        "get_reviews": {"category": category, "recent_days": 60},
     }
 
 

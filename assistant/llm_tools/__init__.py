@@ -9,7 +9,7 @@ from __future__ import annotations
 from langchain_core.tools import StructuredTool
 
 from assistant.deps import Deps
-from assistant.llm_tools import analysis, catalog, kpi, live, planning  # noqa: F401  (registers the tools)
+from assistant.llm_tools import analysis, catalog, kpi, live, planning, reviews  # noqa: F401  (registers the tools)
 from assistant.llm_tools.base import TOOLS, ToolSpec, as_langchain_tool, error_json, is_error
 from assistant.model_json import model_view
 
