@@ -23,8 +23,9 @@ from assistant.memory import ConversationStore
 from assistant.settings import Settings
 from assistant.slack import FlashSaleBot
 from cli import app
-from db.models import FlashSalePlan, Inventory
+from db.models import FlashSalePlan, Inventory, Product
 from tests.scripted_model import ScriptedChatModel, call, cents, last_tool_json, say, tool_calls
+from tools.demand import fit_demand_model, save_demand_model
 from tools.planning import PlanRequest, PlanRequestError, propose_plan
 from tools.plans import StoredPlan, load_plan
 
@@ -250,3 +251,47 @@ def test_a_sku_pinned_at_a_discount_through_the_cli_and_the_assistant(
 
     bad = CliRunner().invoke(app, ["plan", "--date", TOMORROW.isoformat(), "--pin", f"{sku}@lots"])
     assert bad.exit_code != 0 and "SKU@PERCENT" in bad.output
+
+
+def test_what_if_a_market_event_hits_a_category(demo_shop_copy: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ "A competitor is dumping prices on a category: what changes tomorrow, and how sure are you?" The
+    what-if halves the category's demand: the plan loses profit and features no more of it, and each
+    touched SKU either plan features comes with its forecast and 80 % interval with and without the event.
+    Tripling the demand of a category the plan left out draws the plan into it. A bad event is a named
+    error."""
+    shop = demo_shop_copy
+    monkeypatch.setenv("DATABASE_URL", shop.url)
+    monkeypatch.delenv("FLASHSALE_TODAY", raising=False)
+    with shop.session_factory.begin() as s:
+        save_demand_model(s, fit_demand_model(s))
+        category_of = {sku: category for sku, category in s.execute(select(Product.sku, Product.category))}
+    tools = {
+        t.name: t
+        for t in build_tools(make_deps(Settings(), shop.session_factory, actor="ana", channel="cli"))
+    }
+    base = {"slots": 8, "sale_date": TOMORROW.isoformat()}
+
+    def what_if(**event: Any) -> dict[str, Any]:
+        return dict(json.loads(tools["what_if"].invoke({**base, **event})))
+
+    first = what_if(event_scope="category", event_value="__none__", event_multiplier=1.0)
+    assert set(first) == {"error", "hint"} and "__none__" in first["error"]
+    plan = json.loads(tools["optimize_plan"].invoke(base))
+    categories = [category_of[i["sku"]] for i in plan["items"]]
+    hit = max(set(categories), key=categories.count)
+    data = what_if(event_scope="category", event_value=hit, event_multiplier=0.5)
+    assert data["change"] == f"market event: category {hit} demand x0.5"
+    assert data["delta_profit"].startswith("-")  # less demand, less profit
+    assert [category_of[s] for s in data["alternative"]["skus"]].count(hit) <= categories.count(hit)
+    affected = data["affected_by_event"]
+    assert affected and all(a["in_base"] or a["in_alternative"] for a in affected)
+    for a in affected:
+        assert category_of[a["sku"]] == hit
+        assert a["forecast_units_with_event"] == pytest.approx(0.5 * a["forecast_units"], abs=0.01)
+        assert a["forecast_low"] <= a["forecast_units"] <= a["forecast_high"]
+        assert a["forecast_high_with_event"] <= a["forecast_high"]
+    absent = sorted(set(category_of.values()) - set(categories))
+    boosted = what_if(event_scope="category", event_value=absent[0], event_multiplier=3.0)
+    assert absent[0] in [category_of[s] for s in boosted["alternative"]["skus"]]
+    bad = what_if(event_scope="category", event_value=hit)
+    assert set(bad) == {"error", "hint"} and "event_multiplier" in bad["error"] + bad["hint"]

@@ -30,6 +30,7 @@ from db.models import FlashSalePlan, PlanStatus, Product
 from tools.catalog import get_product
 from tools.demand import DemandModel, DemandModelError, is_current, load_latest_demand_model
 from tools.forecast_guard import GUARD_FACTOR, ForecastEvidence, forecast_evidence, guard_caps
+from tools.market_event import AffectedSku, MarketEvent, affected_skus, with_event
 from tools.optimizer import (
     DEFAULT_LADDER,
     Candidates,
@@ -175,6 +176,9 @@ class PlanComparison(BaseModel):
     base: PlanProposal
     alternative: PlanProposal | None
     difference: WhatIfResult = Field(repr=False)
+    affected: list[AffectedSku] = Field(
+        default_factory=list, description="With a market event: the touched SKUs either plan features."
+    )
 
 
 def resolve_sale_date(request: PlanRequest, today: dt.date) -> dt.date:
@@ -332,9 +336,10 @@ def compare_plans(
     pin_discount: float | None = None,
     exclude: str | None = None,
     changes: dict[str, Any] | None = None,
+    event: MarketEvent | None = None,
 ) -> PlanComparison:
     """The plan of ``request`` beside the plan with one SKU pinned (at ``pin_discount``, or at a discount
-    the solver picks) or excluded, or constraints changed."""
+    the solver picks) or excluded, or constraints changed, or under a hypothetical market ``event``."""
     for sku in (pin, exclude):
         if sku:
             get_product(session, sku)
@@ -345,16 +350,24 @@ def compare_plans(
         base.request.constraints(), pin=pin, pin_discount=pin_discount, exclude=exclude, changes=changes
     )
     alt_request = base.request.with_constraints(alt_constraints)
+    alt_inputs = inputs
+    if event is not None:
+        alt_inputs = dataclasses.replace(inputs, candidates=with_event(inputs.candidates, event))
+        change = event.describe() if change == "no change" else f"{change}, {event.describe()}"
     try:
-        alternative = propose_plan(session, alt_request, today=today, inputs=inputs)
+        alternative = propose_plan(session, alt_request, today=today, inputs=alt_inputs)
     except InfeasiblePlan as exc:
         difference = plan_difference(change, base.result, None, str(exc))
-        return PlanComparison(change=change, base=base, alternative=None, difference=difference)
+        affected = affected_skus(inputs.candidates, event, base.result, None) if event else []
+        return PlanComparison(
+            change=change, base=base, alternative=None, difference=difference, affected=affected
+        )
     return PlanComparison(
         change=change,
         base=base,
         alternative=alternative,
         difference=plan_difference(change, base.result, alternative.result),
+        affected=affected_skus(inputs.candidates, event, base.result, alternative.result) if event else [],
     )
 
 

@@ -204,6 +204,12 @@ def candidate_inputs(candidates: Candidates) -> dict[str, Any]:
             "max_units": candidates.max_units.tolist() if candidates.max_units is not None else [],
         },
         "signal_ids": sorted({i for ids in candidates.grid.signal_ids for i in ids}),
+        # a plan made under a hypothetical market event (a what-if) says so
+        **(
+            {"market_event": candidates.grid.meta["market_event"]}
+            if "market_event" in candidates.grid.meta
+            else {}
+        ),
     }
 
 

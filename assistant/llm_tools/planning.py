@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from assistant.deps import Deps
 from assistant.llm_tools.base import ToolArgs, ToolDate, ToolText, WithArtifact, llm_tool
 from tools.demand_forecast import ForecastResult, forecast_skus
+from tools.market_event import MarketEvent
 from tools.optimizer import ObjectiveWeights
 from tools.planning import (
     MAX_HORIZON_DAYS,
@@ -122,20 +123,54 @@ class WhatIfArgs(PlanArgs):
     alt_markdown_budget: float | None = Field(
         None, ge=0, le=1e9, allow_inf_nan=False, description="Alternative markdown budget (shop's currency)."
     )
+    event_scope: Literal["sku", "category", "brand"] | None = Field(
+        None, description="A hypothetical market event on this kind of scope (with event_value)."
+    )
+    event_value: str | None = Field(None, max_length=100, description="The SKU, category or brand it hits.")
+    event_multiplier: float | None = Field(
+        None,
+        gt=0.0,
+        le=10.0,
+        allow_inf_nan=False,
+        description="The event's demand multiplier (0.6 = 40 % less demand, 1.5 = 50 % more).",
+    )
+    event_competitor_price: float | None = Field(
+        None,
+        gt=0,
+        le=1e7,
+        allow_inf_nan=False,
+        description="A competitor's price on the hit SKUs (shop's currency); met when match_competitor.",
+    )
 
     @model_validator(mode="after")
     def _some_change(self) -> WhatIfArgs:
+        event = (self.event_scope, self.event_value, self.event_multiplier)
+        if any(v is not None for v in (*event, self.event_competitor_price)) and None in event:
+            raise ValueError("a market event needs event_scope, event_value and event_multiplier")
         if not (
             self.pin
             or self.exclude
             or self.alt_slots is not None
             or self.alt_min_item_margin is not None
             or self.alt_markdown_budget is not None
+            or self.event_scope is not None
         ):
             raise ValueError(
-                "say what changes: pin, exclude, alt_slots, alt_min_item_margin or alt_markdown_budget"
+                "say what changes: pin, exclude, alt_slots, alt_min_item_margin, alt_markdown_budget or a "
+                "market event (event_scope, event_value, event_multiplier)"
             )
         return self
+
+    def event(self) -> MarketEvent | None:
+        if self.event_scope is None or self.event_value is None or self.event_multiplier is None:
+            return None
+        price = self.event_competitor_price
+        return MarketEvent(
+            scope=self.event_scope,
+            value=self.event_value,
+            multiplier=self.event_multiplier,
+            competitor_price_cents=None if price is None else round(price * 100),
+        )
 
 
 class ParetoArgs(PlanArgs):
@@ -309,8 +344,10 @@ def optimize_plan(deps: Deps, session: Session, args: PlanArgs) -> WithArtifact:
 @llm_tool(WhatIfArgs)
 def what_if(deps: Deps, session: Session, args: WhatIfArgs) -> WithArtifact:
     """Compare the optimal plan with an alternative: a SKU pinned (optionally at a given discount) or
-    excluded, or different slots, margin or budget. Returns the change in expected profit and revenue,
-    the SKUs added/removed, and a proposal_id for each plan."""
+    excluded, different slots, margin or budget, or a hypothetical market event (a category, brand or SKU
+    whose demand changes, optionally with a competitor's price); with an event also the forecast and its
+    80 % interval for each SKU it touches, with and without it. Returns the change in expected profit and
+    revenue, the SKUs added/removed, and a proposal_id for each plan."""
     changes: dict[str, Any] = {}
     if args.alt_slots is not None:
         changes["slots"] = args.alt_slots
@@ -326,9 +363,10 @@ def what_if(deps: Deps, session: Session, args: WhatIfArgs) -> WithArtifact:
         pin_discount=args.pin_discount,
         exclude=args.exclude,
         changes=changes,
+        event=args.event(),
     )
     d = c.difference
-    view = {
+    view: dict[str, Any] = {
         "change": c.change,
         "base": _summary(c.base),
         "alternative": None if c.alternative is None else _summary(c.alternative),
@@ -340,6 +378,8 @@ def what_if(deps: Deps, session: Session, args: WhatIfArgs) -> WithArtifact:
         "removed": d.removed,
         "changed_discounts": {k: {"base": v[0], "alternative": v[1]} for k, v in d.changed_discounts.items()},
     }
+    if c.affected:
+        view["affected_by_event"] = c.affected  # units; low/high: the forecast's 80 % interval
     return WithArtifact(view, _artifact(c.base, c.alternative))
 
 
