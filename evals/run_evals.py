@@ -43,10 +43,12 @@ from db.engine import make_engine, make_session_factory
 from db.models import CompetitorPrice, FlashSalePlan, MarketNews, OrderLine, PlanStatus, Product
 from evals.scripted_policy import (
     MISTAKES,
+    ConversationPolicyModel,
     Mistake,
     MistakenPolicyModel,
     ScriptedPolicyModel,
     fact_entity,
+    resolve_refs,
     value_at,
 )
 from tools.clock import shop_clock
@@ -203,23 +205,9 @@ def policy_model(case: dict[str, Any], mistake: Mistake | None = None) -> BaseCh
     return MistakenPolicyModel(expected_tools=case["expected_tools"], facts=case["facts"], mistake=mistake)
 
 
-def run_case(
-    case: dict[str, Any],
-    deps: Deps,
-    model: BaseChatModel | None,
-    values: dict[str, str],
-    tool_names: set[str],
-    *,
-    mistake: Mistake | None = None,
-) -> CaseResult:
-    result = CaseResult(id=case["id"], category=case["category"], question="", status="ok")
-    missing = [t for t in case.get("requires", []) if t not in tool_names]
-    case = fill(case, values)
-    result.question = case["question"]
-    if missing:
-        result.status, result.note = "skipped", f"tools not available: {', '.join(missing)}"
-        return result
-    tools = {t.name: t for t in build_tools(deps)}
+def _oracle(case: dict[str, Any], tools: dict[str, Any]) -> tuple[list[Any], list[str | None]]:
+    """The facts a correct answer states, from the expected calls run directly (a writing tool's from the
+    agent's own result, later), and the entity (SKU, category) each is about."""
     expected_facts: list[Any] = []
     entities: list[str | None] = []
     for fact in case["facts"]:
@@ -234,13 +222,17 @@ def run_case(
             expected_facts.append(value_at(data, fact["path"]))
         except (KeyError, IndexError, ValueError):
             expected_facts.append(None)
-    chat_model = model or policy_model(case, mistake)
-    agent = Agent(chat_model, deps, session_id=f"eval-{case['id']}-{uuid.uuid4().hex[:8]}")
-    try:
-        answer = agent.ask(case["question"])
-    except Exception as exc:
-        result.status, result.note = "error", f"{type(exc).__name__}: {exc}"[:200]
-        return result
+    return expected_facts, entities
+
+
+def _score(
+    result: CaseResult,
+    case: dict[str, Any],
+    answer: Any,
+    oracle: tuple[list[Any], list[str | None]],
+    tools: dict[str, Any],
+) -> CaseResult:
+    expected_facts, entities = oracle
     result.answer = answer.text
     result.called = [c.name for c in answer.tool_calls]
     result.tools_ok = all(t["name"] in result.called for t in case["expected_tools"])
@@ -278,6 +270,78 @@ def run_case(
     return result
 
 
+def run_case(
+    case: dict[str, Any],
+    deps: Deps,
+    model: BaseChatModel | None,
+    values: dict[str, str],
+    tool_names: set[str],
+    *,
+    mistake: Mistake | None = None,
+) -> list[CaseResult]:
+    """A case's result; a conversation's (``turns``), one result per turn, each scored like a case."""
+    if "turns" in case:
+        return run_conversation(case, deps, model, values, tool_names, mistake=mistake)
+    result = CaseResult(id=case["id"], category=case["category"], question="", status="ok")
+    missing = [t for t in case.get("requires", []) if t not in tool_names]
+    case = fill(case, values)
+    result.question = case["question"]
+    if missing:
+        result.status, result.note = "skipped", f"tools not available: {', '.join(missing)}"
+        return [result]
+    tools = {t.name: t for t in build_tools(deps)}
+    oracle = _oracle(case, tools)
+    chat_model = model or policy_model(case, mistake)
+    agent = Agent(chat_model, deps, session_id=f"eval-{case['id']}-{uuid.uuid4().hex[:8]}")
+    try:
+        answer = agent.ask(case["question"])
+    except Exception as exc:
+        result.status, result.note = "error", f"{type(exc).__name__}: {exc}"[:200]
+        return [result]
+    return [_score(result, case, answer, oracle, tools)]
+
+
+def run_conversation(
+    case: dict[str, Any],
+    deps: Deps,
+    model: BaseChatModel | None,
+    values: dict[str, str],
+    tool_names: set[str],
+    *,
+    mistake: Mistake | None = None,
+) -> list[CaseResult]:
+    """The turns of one conversation asked of one agent in order: a follow-up refers to what came before
+    ("and if we drop audio?", "save that one"). An expected argument ``@TOOL.PATH`` is the value at PATH
+    of the last result of TOOL earlier in the conversation (the proposal the user means by "that one")."""
+    turns = [fill(t, values) for t in case["turns"]]
+    results = [
+        CaseResult(id=f"{case['id']}#{k + 1}", category=case["category"], question=t["question"], status="ok")
+        for k, t in enumerate(turns)
+    ]
+    missing = [t for t in case.get("requires", []) if t not in tool_names]
+    if missing:
+        for r in results:
+            r.status, r.note = "skipped", f"tools not available: {', '.join(missing)}"
+        return results
+    tools = {t.name: t for t in build_tools(deps)}
+    policy = ConversationPolicyModel(turns=turns, mistake=mistake)
+    agent = Agent(model or policy, deps, session_id=f"eval-{case['id']}-{uuid.uuid4().hex[:8]}")
+    earlier: dict[str, str] = {}  # tool name -> its last output in the conversation
+    for k, (scripted, result) in enumerate(zip(turns, results, strict=True)):
+        turn = {**scripted, "expected_tools": [resolve_refs(t, earlier) for t in scripted["expected_tools"]]}
+        policy.turns[k] = turn
+        policy.current = k
+        oracle = _oracle(turn, tools)
+        try:
+            answer = agent.ask(turn["question"])
+        except Exception as exc:
+            result.status, result.note = "error", f"{type(exc).__name__}: {exc}"[:200]
+            continue
+        _score(result, turn, answer, oracle, tools)
+        earlier.update({c.name: c.output for c in answer.tool_calls if not c.error})
+    return results
+
+
 def run(
     factory: sessionmaker[Session],
     *,
@@ -305,7 +369,7 @@ def run(
     with factory() as session:
         values = shop_values(session, today)
     tool_names = {t.name for t in build_tools(deps)}
-    return [run_case(case, deps, model, values, tool_names, mistake=mistake) for case in cases]
+    return [r for case in cases for r in run_case(case, deps, model, values, tool_names, mistake=mistake)]
 
 
 @dataclass

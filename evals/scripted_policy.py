@@ -9,11 +9,13 @@ The mistaken policy proves the harness can tell: each kind of mistake must lower
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import re
 from typing import Any, Literal
 
-from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 from langchain_core.messages.tool import tool_call
 
 from assistant.message_model import MessageChatModel
@@ -127,3 +129,46 @@ class MistakenPolicyModel(ScriptedPolicyModel):
         if not first and self.mistake == "invented_number":
             return AIMessage(content=f"{answer.content}\nAlso expect {INVENTED_NUMBER} in extra revenue.")
         return answer
+
+
+_REF = re.compile(r"^@(\w+)\.(.+)$")
+
+
+def resolve_refs(call: dict[str, Any], earlier: dict[str, str]) -> dict[str, Any]:
+    """``call`` with each argument ``@TOOL.PATH`` replaced by the value at PATH of TOOL's last output in
+    ``earlier`` (a follow-up's "that one"); left as it is when that output is missing."""
+    args = {}
+    for key, value in call["args"].items():
+        args[key] = value
+        match = _REF.match(value) if isinstance(value, str) else None
+        if match and match.group(1) in earlier:
+            with contextlib.suppress(KeyError, IndexError, ValueError, TypeError):
+                args[key] = value_at(json.loads(earlier[match.group(1)]), match.group(2))
+    return {**call, "args": args}
+
+
+class ConversationPolicyModel(MessageChatModel):
+    """The scripted policy over the turns of a conversation: turn ``current`` (set by the harness before
+    each question) calls its expected tools and states its facts, from that turn's tool results only; with
+    ``mistake`` it makes that mistake in every turn."""
+
+    turns: list[dict[str, Any]]
+    current: int = 0
+    mistake: Mistake | None = None
+    model_name: str = "scripted-policy"
+
+    @property
+    def _llm_type(self) -> str:
+        return "scripted-conversation-policy"
+
+    def reply(self, messages: list[BaseMessage], stop: list[str] | None = None) -> AIMessage:
+        turn = self.turns[self.current]
+        start = max((i for i, m in enumerate(messages) if isinstance(m, HumanMessage)), default=0)
+        policy: ScriptedPolicyModel = (
+            ScriptedPolicyModel(expected_tools=turn["expected_tools"], facts=turn["facts"])
+            if self.mistake is None
+            else MistakenPolicyModel(
+                expected_tools=turn["expected_tools"], facts=turn["facts"], mistake=self.mistake
+            )
+        )
+        return policy.reply(messages[start:], stop)

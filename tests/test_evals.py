@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 
 from assistant.message_model import MessageChatModel
 from db.engine import make_session_factory
+from db.models import FlashSalePlan, PlanStatus
 from evals.run_evals import fact_stated, load_cases, main, run, summarise
 from evals.scripted_policy import WRONG_TOOL
 from tests.assistant_shop import TODAY, build_assistant_shop
@@ -23,7 +24,28 @@ def test_there_are_at_least_40_cases_covering_the_questions_merchandisers_ask() 
     categories = {c["category"] for c in cases}
     assert {"catalog", "sales", "signals", "kpi", "what-if", "plan"} <= categories
     for case in cases:
-        assert case["question"].strip() and case["expected_tools"], case["id"]
+        for turn in case.get("turns", [case]):
+            assert turn["question"].strip() and turn["expected_tools"], case["id"]
+    conversations = [c for c in cases if "turns" in c]
+    assert len(conversations) >= 10 and all(len(c["turns"]) >= 2 for c in conversations)
+
+
+def test_a_follow_up_acts_on_what_the_previous_turn_showed(sqlite_engine: Engine) -> None:
+    """ "What should we put on sale tomorrow?" then "Save that one.": the second turn saves the proposal the
+    first one showed (its proposal_id, read from the conversation), and both turns score in full."""
+    factory = make_session_factory(sqlite_engine)
+    build_assistant_shop(factory)
+    with factory.begin() as s:
+        save_demand_model(s, fit_demand_model(s))
+    results = run(factory, today=TODAY, only="conv-plan-then-save")
+    assert [r.id for r in results] == ["conv-plan-then-save#1", "conv-plan-then-save#2"]
+    first, second = results
+    assert first.called == ["optimize_plan"] and second.called == ["save_draft_plan"]
+    assert second.tools_ok and second.arg_match == 1.0 and second.facts == 1.0, second
+    with factory() as s:
+        saved = s.scalar(select(FlashSalePlan).order_by(FlashSalePlan.id.desc()).limit(1))
+    assert saved is not None and saved.status == PlanStatus.DRAFT
+    assert f"plan_id: {saved.id}" in second.answer
 
 
 def test_scripted_run_scores_every_available_case(sqlite_engine: Engine) -> None:
