@@ -89,8 +89,8 @@ def load_cases(path: Path = QUESTIONS) -> list[dict[str, Any]]:
     return cases
 
 
-def shop_values(session: Session, today: dt.date) -> dict[str, str]:
-    """Values for the cases' placeholders, chosen from the shop's own data."""
+def shop_values(session: Session, today: dt.date) -> dict[str, Any]:
+    """Values for the cases' placeholders, chosen from the shop's own data (plan ids as numbers)."""
     last_day = today - dt.timedelta(days=1)
     since = dt.datetime.combine(today - dt.timedelta(days=28), dt.time.min)
     units = func.sum(OrderLine.qty)
@@ -125,7 +125,17 @@ def shop_values(session: Session, today: dt.date) -> dict[str, str]:
         )
     )
     news = session.scalars(select(MarketNews).order_by(MarketNews.published_at.desc()).limit(1)).first()
+    closed = list(
+        session.scalars(
+            select(FlashSalePlan.id)
+            .where(FlashSalePlan.status == PlanStatus.CLOSED, FlashSalePlan.sale_date <= last_day)
+            .order_by(FlashSalePlan.sale_date.desc(), FlashSalePlan.id.desc())
+        )
+    )
     return {
+        "closed_sales": len(closed),
+        "last_sale_id": closed[0] if closed else 0,
+        "prev_sale_id": closed[1] if len(closed) > 1 else 0,
         "top_sku": top_sku,
         "top_title": product.title if product else top_sku,
         "second_sku": second_sku,
@@ -135,6 +145,8 @@ def shop_values(session: Session, today: dt.date) -> dict[str, str]:
         "comp_category": comp_product.category if comp_product else "",
         "last_day": last_day.isoformat(),
         "week_start": (last_day - dt.timedelta(days=6)).isoformat(),
+        "prev_week_start": (last_day - dt.timedelta(days=13)).isoformat(),
+        "prev_week_end": (last_day - dt.timedelta(days=7)).isoformat(),
         "day_after_last": today.isoformat(),
         "last_sale_date": (sale or last_day).isoformat(),
         "news_title": news.title if news else "market update",
@@ -142,8 +154,15 @@ def shop_values(session: Session, today: dt.date) -> dict[str, str]:
     }
 
 
-def fill(value: Any, values: dict[str, str]) -> Any:
+#: Closed sales a case of ``requires_data: ["closed_sales"]`` needs (a trend needs three).
+MIN_CLOSED_SALES = 3
+
+
+def fill(value: Any, values: dict[str, Any]) -> Any:
     if isinstance(value, str):
+        whole = re.fullmatch(r"\{(\w+)\}", value)
+        if whole and isinstance(values.get(whole.group(1)), int):  # a number stays a number
+            return values[whole.group(1)]
         return value.format_map(values)
     if isinstance(value, list):
         return [fill(v, values) for v in value]
@@ -270,6 +289,15 @@ def _score(
     return result
 
 
+def _skip_reason(case: dict[str, Any], values: dict[str, Any], tool_names: set[str]) -> str | None:
+    missing = [t for t in case.get("requires", []) if t not in tool_names]
+    if missing:
+        return f"tools not available: {', '.join(missing)}"
+    if "closed_sales" in case.get("requires_data", []) and values["closed_sales"] < MIN_CLOSED_SALES:
+        return f"data not available: {values['closed_sales']} closed sales ({MIN_CLOSED_SALES} needed)"
+    return None
+
+
 def run_case(
     case: dict[str, Any],
     deps: Deps,
@@ -283,11 +311,11 @@ def run_case(
     if "turns" in case:
         return run_conversation(case, deps, model, values, tool_names, mistake=mistake)
     result = CaseResult(id=case["id"], category=case["category"], question="", status="ok")
-    missing = [t for t in case.get("requires", []) if t not in tool_names]
+    skip = _skip_reason(case, values, tool_names)
     case = fill(case, values)
     result.question = case["question"]
-    if missing:
-        result.status, result.note = "skipped", f"tools not available: {', '.join(missing)}"
+    if skip:
+        result.status, result.note = "skipped", skip
         return [result]
     tools = {t.name: t for t in build_tools(deps)}
     oracle = _oracle(case, tools)
@@ -318,10 +346,10 @@ def run_conversation(
         CaseResult(id=f"{case['id']}#{k + 1}", category=case["category"], question=t["question"], status="ok")
         for k, t in enumerate(turns)
     ]
-    missing = [t for t in case.get("requires", []) if t not in tool_names]
-    if missing:
+    skip = _skip_reason(case, values, tool_names)
+    if skip:
         for r in results:
-            r.status, r.note = "skipped", f"tools not available: {', '.join(missing)}"
+            r.status, r.note = "skipped", skip
         return results
     tools = {t.name: t for t in build_tools(deps)}
     policy = ConversationPolicyModel(turns=turns, mistake=mistake)

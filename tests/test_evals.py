@@ -3,6 +3,7 @@ schemas, its facts come out of real tool results, and the answers pass the groun
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -64,7 +65,9 @@ def test_scripted_run_scores_every_available_case(sqlite_engine: Engine) -> None
     assert summary.tool_choice == 1.0 and summary.arg_validity == 1.0 and summary.arg_match == 1.0
     assert summary.facts == 1.0
     skipped = {r.id for r in results if r.status == "skipped"}
-    assert all(r.note.startswith("tools not available") for r in results if r.id in skipped)
+    assert all(
+        r.note.startswith(("tools not available", "data not available")) for r in results if r.id in skipped
+    )
 
 
 def test_facts_are_recognised_in_their_usual_spellings() -> None:
@@ -159,3 +162,14 @@ def test_the_attack_replay_holds_for_tool_arguments_and_injected_text(
     assert replay(["--only", "tools", "--only", "injection"]) == 0
     out = capsys.readouterr().out
     assert out.count("held ") == 11 and "broken" not in out and "all held" in out
+
+
+def test_the_cases_about_past_sales_score_on_a_shop_that_has_them(demo_shop_copy: Any) -> None:
+    """The assistant shop has no closed sale, so its run skips these with the reason; the demo shop has
+    eight, and there the comparison, the sale review and the error trend score in full."""
+    cases = [c for c in load_cases() if c["category"] in {"compare", "sale review"}]  # read-only tools
+    assert len(cases) >= 5
+    results = run(demo_shop_copy.session_factory, today=dt.date(2026, 7, 1), cases=cases)  # the agent audits
+    assert [r.status for r in results] == ["ok"] * len(cases), [(r.id, r.note) for r in results]
+    for r in results:
+        assert r.tools_ok and r.arg_match == 1.0 and r.grounded and r.facts == 1.0, (r.id, r.answer)
