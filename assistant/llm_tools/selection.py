@@ -1,12 +1,13 @@
 """Which tools a turn is sent when the full set would take too much of a small model's context.
 
-The 14 compact schemas are about 3,300 tokens (SmolLM2's tokenizer): 10 % of a 32k context, 40 % of an 8k
-one, before the system prompt and the conversation. While they take at most :data:`MAX_SCHEMA_SHARE` of the
-context every turn gets every tool. Above it a turn gets the tools its question is about, by the topic words
-below (stock -> ``get_inventory``, competitor -> ``get_competitor_prices``, plan -> the plan tools ...), the
-tools the conversation already used (a follow-up such as "and the kettle?" needs them again) and three that
-answer almost anything (``search_products``, ``get_product_details``, ``run_sql``); a question that names no
-topic gets the everyday ones. The choice and its reason go to the audit log with the turn.
+The 14 compact schemas of 2026-12-06 were about 3,300 tokens (SmolLM2's tokenizer): 10 % of a 32k context,
+40 % of an 8k one, before the system prompt and the conversation (there are more tools now). While they take
+at most :data:`MAX_SCHEMA_SHARE` of the context every turn gets every tool. Above it a turn gets the tools its
+question is about, by the topic words below (stock -> ``get_inventory``, competitor ->
+``get_competitor_prices``, plan -> the plan tools ...), the tools the conversation already used (a follow-up
+such as "and the kettle?" needs them again) and three that answer almost anything (``search_products``,
+``get_product_details``, ``run_sql``); a question that names no topic gets the everyday ones. The choice and
+its reason go to the audit log with the turn.
 """
 
 from __future__ import annotations
@@ -30,7 +31,21 @@ TOPICS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (r"kpi|gmv|margin|profit|sell-through|buyers|orders|perform|last sale|result", ("kpi_report",)),
     (r"forecast|expect|demand|elastic|predict", ("forecast_demand",)),
     (r"plan|sale tomorrow|tomorrow|discount|slot|budget|put on sale|promot", _PLAN),
-    (r"what if|instead|alternative|without|exclude|pin", ("what_if",)),
+    (
+        r"what if|instead|alternative|without|exclude|pin|what happens|what changes|dump|falls? by|% off:",
+        ("what_if",),
+    ),
+    (r"compare|versus|\bvs\b|a/b|significan|earned more|the week before|than the", ("compare_campaigns",)),
+    (
+        r"sold through|sell-through|worst|under-?perform|over-?perform|miss|against (the )?(plan|forecast)",
+        ("sale_vs_plan",),
+    ),
+    (r"forecast error|getting better|accura|wape|error of the last", ("forecast_error_trend",)),
+    (r"review|rating|stars|customers say|complain", ("get_reviews",)),
+    (
+        r"live|today's sale|going|on track|pace|sold out|rest of the day|re-?plan",
+        ("live_sale_status", "propose_replan"),
+    ),
     (r"pareto|trade-?off|frontier|balance", ("pareto_frontier",)),
     (r"why|explain|reason|left out|chosen", ("explain_plan",)),
     (r"save|draft", ("save_draft_plan",)),
