@@ -33,6 +33,7 @@ from pydantic import BaseModel, ValidationError
 from sqlalchemy import Connection, Engine, Table, bindparam, insert, inspect, literal, select, update
 
 from db.bulk import bulk_insert
+from db.content_keys import news_key, review_key
 from db.errors import CsvImportError, DatabaseNotReady
 from db.files import replace_into, temporary_beside
 from db.import_join import open_joined
@@ -891,41 +892,92 @@ class _CompetitorHandler(_KeyedHandler):
         )
 
 
-class _ReviewHandler(_Handler):
+class _ContentKeyed(_Handler):
+    """Rows with no id of their own (reviews, news), keyed by their content (:mod:`db.content_keys`): a row
+    already in the database, or twice in the file, is skipped and counted, so a file imported twice loads
+    once."""
+
+    table: ClassVar[Any]
+    what: ClassVar[str]
+
+    def __init__(self, ctx: _Context) -> None:
+        super().__init__(ctx)
+        self.rows: list[tuple[Any, ...]] = []
+        self.seen: set[str] = set()
+        self.in_db: set[str] = set()
+
+    def content_key(self, record: Any) -> str:
+        raise NotImplementedError
+
+    def prefetch(self, pending: list[_Pending]) -> None:
+        keys = sorted({self.content_key(item.record) for item in pending} - self.seen)
+        column = _table(self.table).c.content_key
+        for chunk in _chunks(keys):
+            self.in_db.update(self.conn.scalars(select(column).where(column.in_(chunk))))
+
+    def keep(self, record: Any) -> str | None:
+        """The row's key, or None (skipped and counted) when it is a duplicate."""
+        key = self.content_key(record)
+        if key in self.in_db:
+            self.ctx.skip(f"the same {self.what} already in the database (imported before)")
+            return None
+        if key in self.seen:
+            self.ctx.skip(f"the same {self.what} twice in the file")
+            return None
+        self.seen.add(key)
+        return key
+
+
+class _ReviewHandler(_ContentKeyed):
     model = ReviewRow
+    table = Review
+    what = "review (SKU, customer, rating, text and time)"
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
         self.known = _known_products(self.conn)
-        self.rows: list[tuple[Any, ...]] = []
+
+    def content_key(self, record: Any) -> str:
+        row: ReviewRow = record
+        return review_key(row.sku, row.customer_id, row.rating, row.text, row.ts)
 
     def accept(self, item: _Pending) -> None:
         row: ReviewRow = item.record
         if row.sku not in self.known:
             raise self._unknown_sku(row.sku)
-        self.rows.append((row.sku, row.customer_id, row.rating, row.text, row.ts))
+        key = self.keep(row)
+        if key is not None:
+            self.rows.append((row.sku, row.customer_id, row.rating, row.text, row.ts, key))
 
     def write(self) -> None:
         self.ctx.summary.rows_loaded += self._insert(
-            Review, ("sku", "customer_id", "rating", "text", "ts"), self.rows
+            Review, ("sku", "customer_id", "rating", "text", "ts", "content_key"), self.rows
         )
 
 
-class _NewsHandler(_Handler):
+class _NewsHandler(_ContentKeyed):
     model = NewsRow
+    table = MarketNews
+    what = "news item (source, title, time and link)"
 
     def __init__(self, ctx: _Context) -> None:
         super().__init__(ctx)
-        self.rows: list[tuple[Any, ...]] = []
         self.default_source = ctx.path.name[:200]
+
+    def content_key(self, record: Any) -> str:
+        row: NewsRow = record
+        return news_key(row.source or self.default_source, row.title, row.published_at, row.url)
 
     def accept(self, item: _Pending) -> None:
         row: NewsRow = item.record
-        self.rows.append((row.title, row.body, row.published_at, row.source or self.default_source, row.url))
+        key = self.keep(row)
+        if key is not None:
+            source = row.source or self.default_source
+            self.rows.append((row.title, row.body, row.published_at, source, row.url, key))
 
     def write(self) -> None:
         self.ctx.summary.rows_loaded += self._insert(
-            MarketNews, ("title", "body", "published_at", "source", "url"), self.rows
+            MarketNews, ("title", "body", "published_at", "source", "url", "content_key"), self.rows
         )
 
 

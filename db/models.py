@@ -189,6 +189,8 @@ class Review(Base):
     rating: Mapped[int] = mapped_column(Integer)
     text: Mapped[str] = mapped_column(Text)
     ts: Mapped[dt.datetime] = mapped_column(DateTime)
+    #: db.content_keys.review_key: a review imported twice is one row (NULL: a duplicate kept from before)
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class MarketNews(Base):
@@ -200,6 +202,8 @@ class MarketNews(Base):
     published_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
     source: Mapped[str] = mapped_column(String(200))
     url: Mapped[str | None] = mapped_column(String(1000))
+    #: db.content_keys.news_key: a news item imported twice is one row
+    content_key: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
 
 
 class MarketSignal(Base):

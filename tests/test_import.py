@@ -27,7 +27,7 @@ from db.importers import (
     parse_map_options,
 )
 from db.migrate import upgrade
-from db.models import Base, ImportBatch, MarketNews, Order, OrderLine, Product
+from db.models import Base, ImportBatch, MarketNews, Order, OrderLine, Product, Review
 
 CATALOG = """sku,title,category,brand,cost,list_price
 A1,Noise-cancelling headphones,audio,Sony,120.00,249.99
@@ -560,3 +560,47 @@ def test_the_first_bad_row_is_the_one_reported(catalog_engine: Engine, tmp_path:
     content = ORDERS.replace("o-2,,A2", "o-2,,NOPE").replace("o-3,c-2,A1,Headphones,1,", "o-3,c-2,A1,x,abc,")
     with pytest.raises(CsvImportError, match=r'orders.csv line 4, column "sku": "NOPE"'):
         import_file(catalog_engine, "orders", write(tmp_path, "orders.csv", content))
+
+
+def test_reimporting_reviews_and_news_skips_what_is_already_there_and_says_so(
+    catalog_engine: Engine, tmp_path: Path
+) -> None:
+    """Reviews and news carry no id of their own: the same file imported twice must not double every row.
+    Each row's key is its content (a review: SKU, customer, rating, text, time; a news item: source, title,
+    time, link); a row already in the database, or twice in one file, is skipped and counted, on both
+    databases. A review that differs only in its text is another review."""
+    reviews = (
+        'sku,rating,text,ts,customer_id\nA1,5,"Great, quiet",2024-03-05,c-1\nB1,2,Leaks,2024-03-06 08:00,\n'
+        "B1,2,Leaks,2024-03-06 08:00,\n"  # twice in the file
+    )
+    path = write(tmp_path, "reviews.csv", reviews)
+    first = import_file(catalog_engine, "reviews", path)
+    assert (first.rows_loaded, first.rows_skipped) == (2, 1)
+    assert list(first.skipped.values()) == [1] and "twice in the file" in next(iter(first.skipped))
+    again = import_file(catalog_engine, "reviews", path)
+    assert (again.rows_loaded, again.rows_skipped) == (0, 3)
+    assert any("already in the database" in reason for reason in again.skipped)
+    assert scalar(catalog_engine, "SELECT COUNT(*) FROM review") == 2
+    changed = write(tmp_path, "reviews2.csv", 'sku,rating,text,ts\nB1,2,"Leaks, badly",2024-03-06 08:00\n')
+    assert import_file(catalog_engine, "reviews", changed).rows_loaded == 1
+
+    news = "title,body,published_at,source,url\nHeatwave,Hot,2024-06-01,wire,\nTariffs,Up,2024-06-02,wire,\n"
+    path = write(tmp_path, "news.csv", news)
+    assert import_file(catalog_engine, "news", path).rows_loaded == 2
+    again = import_file(catalog_engine, "news", path)
+    assert (again.rows_loaded, again.rows_skipped) == (0, 2)
+    assert scalar(catalog_engine, "SELECT COUNT(*) FROM market_news") == 2
+
+
+def test_the_demo_shops_reviews_exported_and_imported_again_are_all_known(
+    demo_shop_copy: Any, tmp_path: Path
+) -> None:
+    with demo_shop_copy.session_factory() as s:
+        sample = s.scalars(select(Review).order_by(Review.id).limit(40)).all()
+        lines = ["sku,rating,text,ts,customer_id"] + [
+            f'{r.sku},{r.rating},"{r.text}",{r.ts:%Y-%m-%d %H:%M:%S},{r.customer_id or ""}' for r in sample
+        ]
+    summary = import_file(
+        demo_shop_copy.engine, "reviews", write(tmp_path, "export.csv", "\n".join(lines) + "\n")
+    )
+    assert (summary.rows_loaded, summary.rows_skipped) == (0, 40)

@@ -19,6 +19,7 @@ from sqlalchemy import Connection, Engine, Table, func, insert, select, text
 
 from db import models as m
 from db.bulk import bulk_insert
+from db.content_keys import news_key, review_key
 from db.errors import FlashSaleError
 from db.migrate import upgrade
 from tools.simulator.history import SalesChunk, inventory_snapshot, iter_sales
@@ -199,8 +200,19 @@ def _write_static(w: _Writer, world: World) -> int:
     w.report("customer", 0.06)
     w.write(
         _t(m.MarketNews),
-        ["id", "title", "body", "published_at", "source", "url"],
-        ((n.id, n.title, n.body, n.published_at, n.source, n.url) for n in world.news),
+        ["id", "title", "body", "published_at", "source", "url", "content_key"],
+        (
+            (
+                n.id,
+                n.title,
+                n.body,
+                n.published_at,
+                n.source,
+                n.url,
+                news_key(n.source, n.title, n.published_at, n.url),
+            )
+            for n in world.news
+        ),
     )
     _sync_sequence(conn, _t(m.MarketNews))
     _write_plans(w, world)
@@ -356,14 +368,17 @@ def _write_chunk(
     )
     w.write(
         _t(m.Review),
-        ["sku", "customer_id", "rating", "text", "ts"],
-        zip(
-            sku_obj[chunk.review_sku].tolist(),
-            cust_obj[chunk.review_customer].tolist(),
-            chunk.review_rating.tolist(),
-            chunk.review_text,
-            _datetimes(chunk.review_ts),
-            strict=True,
+        ["sku", "customer_id", "rating", "text", "ts", "content_key"],
+        (
+            (*row, review_key(*row))
+            for row in zip(
+                sku_obj[chunk.review_sku].tolist(),
+                cust_obj[chunk.review_customer].tolist(),
+                chunk.review_rating.tolist(),
+                chunk.review_text,
+                _datetimes(chunk.review_ts),
+                strict=True,
+            )
         ),
     )
 
