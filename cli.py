@@ -1517,6 +1517,16 @@ def plan_status(
         console.print(f"Re-plan the rest of the day with `python cli.py plan replan {plan_id}`.")
 
 
+def _stock_now(texts: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for text in texts:
+        sku, eq, units = text.partition("=")
+        if not (eq and sku.strip() and units.strip().isdigit()):
+            raise typer.BadParameter(f"{text!r}: write SKU=UNITS, e.g. SKU-00042=0", param_hint="--on-hand")
+        out[sku.strip()] = int(units)
+    return out
+
+
 @plan_app.command("replan")
 @user_errors
 def plan_replan(
@@ -1525,6 +1535,12 @@ def plan_replan(
     by: str = typer.Option("cli", "--by", help="Who asks for the re-plan (stored as created_by)."),
     post_to_slack: str | None = typer.Option(
         None, "--post-to-slack", help="Slack channel id to post the revision to, with an approve button."
+    ),
+    on_hand: list[str] = typer.Option(
+        [],
+        "--on-hand",
+        help="SKU=UNITS still in the warehouse now (a supply problem, a recount; repeatable): that SKU gets "
+        "no more for the rest of the day.",
     ),
 ) -> None:
     """Re-optimise the rest of a live sale day from the sales so far, inside the approved envelope (its SKUs,
@@ -1537,7 +1553,7 @@ def plan_replan(
     from tools.replan import replan_plan
 
     with session_scope(deps.session_factory) as session:
-        result = replan_plan(session, plan_id, at=moment, created_by=by)
+        result = replan_plan(session, plan_id, at=moment, created_by=by, stock_now=_stock_now(on_hand))
     for line in replan_lines(result):
         console.print(line, highlight=False, markup=False)
     if post_to_slack:

@@ -553,3 +553,29 @@ def test_stock_lost_to_a_supply_problem_stays_lost_in_later_plays(
         )
     assert before > 0
     assert after == 0
+
+
+def test_a_replan_told_of_the_stock_left_allocates_no_more_than_it(shop_env: Any, tmp_path: Path) -> None:
+    """A supply problem the shop reports ("SKU X: none left"): `plan replan --on-hand X=0` ends X for the
+    rest of the day (its allocation is what it already sold) and stores what was reported; a SKU outside
+    the plan or a bad count is a named error."""
+    plan_id = _draft(shop_env)
+    assert _run("plan", "approve", str(plan_id), "--by", "Dana").exit_code == 0
+    assert _run("plan", "publish", str(plan_id), "--by", "Dana").exit_code == 0
+    assert _run("sim", "play", str(plan_id), "--until", "10").exit_code == 0
+    with shop_env.session_factory() as s:
+        sku = max(load_plan(s, plan_id).items, key=lambda i: i.allocated_units).sku
+    out = _run("plan", "replan", str(plan_id), "--at", "10:00", "--on-hand", f"{sku}=0")
+    assert out.exit_code == 0, out.output
+    revision = int(out.output.split("saved as draft revision")[1].split("(plan ")[1].split(")")[0])
+    sold = _status(plan_id)
+    sold_units = next(i["sold_units"] for i in sold["items"] if i["sku"] == sku)
+    with shop_env.session_factory() as s:
+        items = {i.sku: i for i in load_plan(s, revision).items}
+        stored = get_plan_row(s, revision).constraints["inputs"]["replan"]["stock_reported"]
+    assert sku not in items or items[sku].allocated_units == sold_units
+    assert stored == {sku: 0}
+    bad = _run("plan", "replan", str(plan_id), "--at", "10:00", "--on-hand", "NOPE-1=3")
+    assert bad.exit_code != 0 and "NOPE-1 is not in the live plan" in bad.output
+    bad = _run("plan", "replan", str(plan_id), "--at", "10:00", "--on-hand", f"{sku}=lots")
+    assert bad.exit_code != 0 and "SKU=UNITS" in bad.output

@@ -234,10 +234,34 @@ def _stored_constraints(plan: FlashSalePlan) -> PlanConstraints:
     return PlanConstraints.model_validate({k: v for k, v in (plan.constraints or {}).items() if k in fields})
 
 
+def _with_stock_now(cand: Candidates, sold: IntArray, stock_now: dict[str, int]) -> Candidates:
+    """``cand`` whose stock as at planning is what sold plus what the shop reports left, for those SKUs."""
+    if not stock_now:
+        return cand
+    index = cand.index()
+    on_hand = cand.on_hand.copy()
+    for sku, units in stock_now.items():
+        if sku not in index:
+            raise PlanStateError(f"{sku} is not in the live plan (its SKUs: {', '.join(cand.skus[:10])})")
+        if units < 0:
+            raise PlanStateError(f"{sku}: {units} units left is not a stock level (0 or more)")
+        on_hand[index[sku]] = int(sold[index[sku]]) + units
+    return dataclasses.replace(cand, on_hand=on_hand)
+
+
 def replan_plan(
-    session: Session, plan_id: int, *, at: dt.datetime, created_by: str, channel: str = "cli"
+    session: Session,
+    plan_id: int,
+    *,
+    at: dt.datetime,
+    created_by: str,
+    channel: str = "cli",
+    stock_now: dict[str, int] | None = None,
 ) -> ReplanResult:
-    """Re-plan the rest of the day of ``plan_id``'s live sale at ``at`` and save it as a draft revision."""
+    """Re-plan the rest of the day of ``plan_id``'s live sale at ``at`` and save it as a draft revision.
+
+    ``stock_now``: units the shop reports still in its warehouse per SKU (a supply problem, a recount);
+    those SKUs get no more than that for the rest of the day."""
     plan = live_revision(session, plan_id)
     if plan is None:
         row = get_plan_row(session, plan_id)
@@ -257,6 +281,7 @@ def replan_plan(
     allocation = {it.sku: int(it.allocated_units) for it in items}
     sales = sold_so_far(session, plan.sale_date, allocation, at)
     sold = np.array([sales.units[s] for s in cand.skus], dtype=np.int64)
+    cand = _with_stock_now(cand, sold, stock_now or {})
     exposure = np.array(
         [
             profile.by(hour_of(sales.sold_out_at[s], plan.sale_date) if s in sales.sold_out_at else hour)
@@ -298,6 +323,7 @@ def replan_plan(
         "sold_before": {s: int(x) for s, x in zip(cand.skus, sold, strict=True)},
         "demand_multiplier": {s: round(float(m), 4) for s, m in zip(cand.skus, rest.multiplier, strict=True)},
         "envelope": envelope,
+        "stock_reported": dict(stock_now or {}),
     }
     revision_id = save_draft_plan(
         session,

@@ -46,6 +46,12 @@ def live_sale_status(deps: Deps, session: Session, args: LiveSaleArgs) -> dict[s
 
 class ReplanArgs(ToolArgs):
     plan_id: int = PLAN_ID
+    stock_now: dict[str, int] = Field(
+        default_factory=dict,
+        max_length=50,
+        description="Units the user reports still in the warehouse per SKU (a supply problem, a recount); "
+        "those SKUs get no more for the rest of the day.",
+    )
 
 
 @llm_tool(ReplanArgs, writes="a draft revision of a live flash_sale_plan for a person to approve")
@@ -55,7 +61,12 @@ def propose_replan(deps: Deps, session: Session, args: ReplanArgs) -> dict[str, 
     to approve. Only when the user asks for a re-plan. It does not change any price."""
     at = default_moment(session, args.plan_id, deps.now())
     result = replan_plan(
-        session, args.plan_id, at=at, created_by=f"assistant:{deps.actor}"[:100], channel="agent"
+        session,
+        args.plan_id,
+        at=at,
+        created_by=f"assistant:{deps.actor}"[:100],
+        channel="agent",
+        stock_now=args.stock_now,
     )
     data = result.model_dump(mode="json")
     data["status"] = "draft"
