@@ -300,7 +300,7 @@ def _driver(
         ids = ", ".join(str(i) for i in signal_ids)
         direction = "above" if error > 0 else "below"
         return "signals", f"sold {direction} forecast while market signals {ids} applied to it"
-    p_value = _poisson_two_sided(sold, forecast)
+    p_value = poisson_two_sided(sold, forecast)
     return (
         "noise",
         f"sold {sold} against {forecast:.1f} forecast, no stock-out, price or signal to explain it "
@@ -308,7 +308,8 @@ def _driver(
     )
 
 
-def _poisson_two_sided(observed: int, mean: float) -> float:
+def poisson_two_sided(observed: int, mean: float) -> float:
+    """Two-sided p-value of ``observed`` units against a Poisson ``mean``."""
     if mean <= 0:
         return 0.0 if observed > 0 else 1.0
     lower = float(stats.poisson.cdf(observed, mean))

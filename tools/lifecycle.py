@@ -194,18 +194,7 @@ def approve_plan(
     if not approver:
         raise PlanStateError("an approval needs the approver's name (--by NAME)")
     plan = move_plan(session, plan_id, "approve", actor=approver, now=now, channel=channel)
-    if plan.revises_id is not None:
-        parent = get_plan_row(session, plan.revises_id)
-        if parent.status == A:
-            move_plan(
-                session,
-                parent.id,
-                "supersede",
-                actor=approver,
-                now=now,
-                channel=channel,
-                detail={"by_revision": plan.id},
-            )
+    _supersede_parent(session, plan, (A,), actor=approver, now=now, channel=channel)
     return load_plan(session, plan_id)
 
 
@@ -220,18 +209,32 @@ def cancel_plan(
 def go_live(session: Session, plan_id: int, actor: str, *, now: dt.datetime, channel: str = "cli") -> None:
     """The approved plan's prices reached the shop: it is live, and the revision it replaces is superseded."""
     plan = move_plan(session, plan_id, "go_live", actor=actor, now=now, channel=channel)
-    if plan.revises_id is not None:
-        parent = get_plan_row(session, plan.revises_id)
-        if parent.status in (A, L):
-            move_plan(
-                session,
-                parent.id,
-                "supersede",
-                actor=actor,
-                now=now,
-                channel=channel,
-                detail={"by_revision": plan.id},
-            )
+    _supersede_parent(session, plan, (A, L), actor=actor, now=now, channel=channel)
+
+
+def _supersede_parent(
+    session: Session,
+    plan: FlashSalePlan,
+    when: tuple[PlanStatus, ...],
+    *,
+    actor: str,
+    now: dt.datetime,
+    channel: str,
+) -> None:
+    """Supersede the revision ``plan`` revises, when that one is in a status of ``when``."""
+    if plan.revises_id is None:
+        return
+    parent = get_plan_row(session, plan.revises_id)
+    if parent.status in when:
+        move_plan(
+            session,
+            parent.id,
+            "supersede",
+            actor=actor,
+            now=now,
+            channel=channel,
+            detail={"by_revision": plan.id},
+        )
 
 
 def new_revision_fields(session: Session, parent_id: int) -> dict[str, Any]:

@@ -15,11 +15,11 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, Field
-from scipy import stats
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db.models import FlashSalePlan, Order, OrderLine, PlanItem, PlanStatus, Product
+from tools.campaigns import poisson_two_sided
 from tools.demand import DemandModel, load_demand_model, load_latest_demand_model
 from tools.forecast import ForecastGrid
 from tools.intraday import HOURS, IntradayProfile, hour_of, posterior_rate, shop_profile
@@ -39,6 +39,12 @@ class SoldSoFar(BaseModel):
     units: dict[str, int]
     revenue_cents: dict[str, int]
     sold_out_at: dict[str, dt.datetime]
+
+    def exposure(self, sku: str, profile: IntradayProfile, sale_date: dt.date, hour: float) -> float:
+        """The share of the day's demand expected while ``sku`` was on sale with stock, up to ``hour``: a SKU
+        that sold out stopped telling at the hour it sold out."""
+        out_at = self.sold_out_at.get(sku)
+        return profile.by(hour_of(out_at, sale_date) if out_at else hour)
 
 
 def sold_so_far(
@@ -190,14 +196,6 @@ def expected_path(
     return before + (expected_day - before) * profile.between(start_hour, hour) / rest
 
 
-def _p_two_sided(observed: int, mean: float) -> float:
-    if mean <= 0:
-        return 1.0 if observed == 0 else 0.0
-    low = float(stats.poisson.cdf(observed, mean))
-    high = float(stats.poisson.sf(observed - 1, mean))
-    return min(1.0, 2 * min(low, high))
-
-
 def live_status(session: Session, plan_id: int, at: dt.datetime) -> LiveStatus:
     """The sale of ``plan_id`` at ``at``: its watched revision's items against their forecast path."""
     plan = watched_revision(session, plan_id)
@@ -221,8 +219,7 @@ def live_status(session: Session, plan_id: int, at: dt.datetime) -> LiveStatus:
         level = int(np.argmin(np.abs(grid.prices_cents[k] - int(item.sale_price_cents))))
         prior.append(float(grid.mean[k, level]))
         size.append(float(grid.dispersion[k]))
-        out_at = sold.sold_out_at.get(item.sku)
-        exposure.append(profile.by(hour_of(out_at, plan.sale_date) if out_at else hour))
+        exposure.append(sold.exposure(item.sku, profile, plan.sale_date, hour))
         n_sold.append(sold.units[item.sku])
     post, _ = posterior_rate(
         np.array(prior), np.array(size), np.array(n_sold), np.array(exposure), clumping=profile.clumping
@@ -236,7 +233,7 @@ def live_status(session: Session, plan_id: int, at: dt.datetime) -> LiveStatus:
         left = int(item.allocated_units) - n
         out_at = sold.sold_out_at.get(item.sku)
         sells_out = _sell_out_hour(profile, hour, float(post[k]), left) if left > 0 else None
-        p = _p_two_sided(n, expected_now) if expected_now > 0 else None
+        p = poisson_two_sided(n, expected_now) if expected_now > 0 else None
         items.append(
             LiveItem(
                 sku=item.sku,

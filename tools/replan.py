@@ -282,12 +282,7 @@ def replan_plan(
     sales = sold_so_far(session, plan.sale_date, allocation, at)
     sold = np.array([sales.units[s] for s in cand.skus], dtype=np.int64)
     cand = _with_stock_now(cand, sold, stock_now or {})
-    exposure = np.array(
-        [
-            profile.by(hour_of(sales.sold_out_at[s], plan.sale_date) if s in sales.sold_out_at else hour)
-            for s in cand.skus
-        ]
-    )
+    exposure = np.array([sales.exposure(s, profile, plan.sale_date, hour) for s in cand.skus])
     ladder = np.asarray(cand.ladder)
     levels = np.array([int(np.argmin(np.abs(ladder - float(it.discount_pct) / 100))) for it in items])
     constraints = _stored_constraints(plan)
